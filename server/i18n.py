@@ -1,0 +1,79 @@
+"""Languages: zh-CN by default, English from a Babel gettext catalog.
+
+Message ids are the Chinese text itself, so zh-CN needs no catalog. The
+English catalog is read from its ``.po`` source at start-up and compiled in
+memory, so a fresh clone works without a build step.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from starlette.requests import Request
+
+LANGUAGES = {"zh-CN": "中文", "en": "English"}
+LANG_COOKIE = "onsite_lang"
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "pwa" / "translations"
+
+
+def normalise(value: str | None) -> str | None:
+    """Map what browsers and users send (``zh``, ``en-GB``, ``zh_CN``) to a supported code."""
+    if not value:
+        return None
+    value = value.strip().replace("_", "-").lower()
+    if value.startswith("zh"):
+        return "zh-CN"
+    if value.startswith("en"):
+        return "en"
+    return None
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog for ``lang`` (an identity one for zh-CN)."""
+    if lang == "zh-CN":
+        return NullTranslations()
+    po_path = CATALOG_DIR / lang / "LC_MESSAGES" / "messages.po"
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang.replace("-", "_"))
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+def request_language(request: Request, default: str) -> str:
+    """The page language: ``?lang=``, then the cookie, then the user's choice, then the default."""
+    for candidate in (
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        getattr(getattr(request.state, "user", None), "language", None),
+    ):
+        lang = normalise(candidate)
+        if lang:
+            return lang
+    return normalise(default) or "zh-CN"
+
+
+def gettext_for(lang: str) -> gettext.NullTranslations:
+    return translations(lang)
+
+
+class LanguageMiddleware:
+    """Sets ``request.state.lang`` for the templates and the API."""
+
+    def __init__(self, app, default: str) -> None:  # noqa: ANN001 - an ASGI app
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] == "http":
+            request = Request(scope)
+            scope.setdefault("state", {})["lang"] = request_language(request, self.default)
+        await self.app(scope, receive, send)

@@ -1,0 +1,304 @@
+"""The tables of the whole domain.
+
+They are all here from the first migration so that later work adds columns,
+not tables. Ids that a phone makes (reports, photos, steps by index) are the
+primary or unique keys, which is what makes every write idempotent.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    GUARD = "guard"
+    TECHNICIAN = "technician"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class ReportStatus(StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    REPAIRED = "repaired"
+    CLOSED = "closed"
+
+
+class PhotoKind(StrEnum):
+    EVIDENCE = "evidence"
+    REPAIR_BEFORE = "repair_before"
+    REPAIR_AFTER = "repair_after"
+
+
+class ActionStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    VERIFIED = "verified"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+class Site(Model):
+    """A residential estate (小区) that staff belong to."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    users: fields.ManyToManyRelation[User]
+    reports: fields.ReverseRelation[Report]
+
+    class Meta:
+        table = "site"
+
+
+class User(Model):
+    """A member of staff: session_version is bumped to revoke every login."""
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=200, default="")
+    role = fields.CharEnumField(Role, max_length=16)
+    password_hash = fields.CharField(max_length=255)
+    is_active = fields.BooleanField(default=True)
+    session_version = fields.IntField(default=1)
+    language = fields.CharField(max_length=8, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sites: fields.ManyToManyRelation[Site] = fields.ManyToManyField(
+        "onsite.Site", related_name="users", through="user_site"
+    )
+
+    class Meta:
+        table = "user"
+
+
+class Report(Model):
+    """One incident report: its id is a UUID made on the phone."""
+
+    id = fields.UUIDField(primary_key=True)
+    site: fields.ForeignKeyRelation[Site] = fields.ForeignKeyField(
+        "onsite.Site", related_name="reports", on_delete=fields.RESTRICT
+    )
+    reporter: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="reports", on_delete=fields.RESTRICT
+    )
+    incident_type = fields.CharField(max_length=64, db_index=True)
+    playbook_version = fields.CharField(max_length=32)
+    severity = fields.CharEnumField(Severity, max_length=16)
+    status = fields.CharEnumField(ReportStatus, max_length=16, default=ReportStatus.NEW)
+    # What the guard entered, hashed, so a resend can be told from a conflict.
+    content_hash = fields.CharField(max_length=64)
+    occurred_at = fields.DatetimeField()
+    client_sent_at = fields.DatetimeField(null=True)
+    received_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    location_text = fields.CharField(max_length=500, default="")
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    location_accuracy_m = fields.FloatField(null=True)
+    notes = fields.TextField(default="")
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="assigned_reports", null=True, on_delete=fields.SET_NULL
+    )
+    acknowledged_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="acknowledged_reports", null=True, on_delete=fields.SET_NULL
+    )
+    acknowledged_at = fields.DatetimeField(null=True)
+    closed_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="closed_reports", null=True, on_delete=fields.SET_NULL
+    )
+    closed_at = fields.DatetimeField(null=True)
+    closing_note = fields.TextField(default="")
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    steps: fields.ReverseRelation[ReportStep]
+    photos: fields.ReverseRelation[Photo]
+    events: fields.ReverseRelation[Event]
+
+    class Meta:
+        table = "report"
+        indexes = (("site_id", "received_at"),)
+
+
+class ReportStep(Model):
+    """A ticked handling step: the phone's time is the evidence trail."""
+
+    id = fields.IntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "onsite.Report", related_name="steps", on_delete=fields.CASCADE
+    )
+    step_index = fields.IntField()
+    checked_at = fields.DatetimeField()
+    received_at = fields.DatetimeField(auto_now_add=True)
+    checked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="step_ticks", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "report_step"
+        unique_together = (("report", "step_index"),)
+
+
+class Photo(Model):
+    """A photo of a report: the files live in the photo store, not the database."""
+
+    id = fields.UUIDField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "onsite.Report", related_name="photos", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(PhotoKind, max_length=16, default=PhotoKind.EVIDENCE)
+    uploaded_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="photos", null=True, on_delete=fields.SET_NULL
+    )
+    sha256 = fields.CharField(max_length=64)
+    width = fields.IntField()
+    height = fields.IntField()
+    display_bytes = fields.IntField()
+    thumb_bytes = fields.IntField()
+    taken_at = fields.DatetimeField(null=True)
+    latitude = fields.FloatField(null=True)
+    longitude = fields.FloatField(null=True)
+    camera = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "photo"
+
+
+class Event(Model):
+    """The append-only timeline of a report: created, acknowledged, assigned …"""
+
+    id = fields.BigIntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "onsite.Report", related_name="events", on_delete=fields.CASCADE
+    )
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    kind = fields.CharField(max_length=32)
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "event"
+
+
+class AnalysisAnswer(Model):
+    """The supervisor's answer to one 分析 item of the report's playbook."""
+
+    id = fields.IntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "onsite.Report", related_name="analysis_answers", on_delete=fields.CASCADE
+    )
+    item_index = fields.IntField()
+    answer = fields.TextField()
+    answered_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="analysis_answers", null=True, on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "analysis_answer"
+        unique_together = (("report", "item_index"),)
+
+
+class CorrectiveAction(Model):
+    """A 改善 action with an owner and a due date, re-checked once done."""
+
+    id = fields.UUIDField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "onsite.Report", related_name="actions", on_delete=fields.CASCADE
+    )
+    item_index = fields.IntField(null=True)
+    description = fields.TextField()
+    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="actions", null=True, on_delete=fields.SET_NULL
+    )
+    due_date = fields.DateField(null=True)
+    status = fields.CharEnumField(ActionStatus, max_length=16, default=ActionStatus.OPEN)
+    done_at = fields.DatetimeField(null=True)
+    rechecked_at = fields.DatetimeField(null=True)
+    rechecked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="rechecked_actions", null=True, on_delete=fields.SET_NULL
+    )
+    recheck_note = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "corrective_action"
+
+
+class PushSubscription(Model):
+    """One device's Web Push subscription."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="push_subscriptions", on_delete=fields.CASCADE
+    )
+    endpoint = fields.CharField(max_length=1000, unique=True)
+    p256dh = fields.CharField(max_length=200)
+    auth = fields.CharField(max_length=100)
+    language = fields.CharField(max_length=8, default="zh-CN")
+    user_agent = fields.CharField(max_length=500, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_success_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "push_subscription"
+
+
+class PushDelivery(Model):
+    """A push message waiting for, or done with, delivery: survives restarts."""
+
+    id = fields.BigIntField(primary_key=True)
+    subscription: fields.ForeignKeyNullableRelation[PushSubscription] = fields.ForeignKeyField(
+        "onsite.PushSubscription", related_name="deliveries", null=True, on_delete=fields.SET_NULL
+    )
+    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "onsite.Report", related_name="push_deliveries", null=True, on_delete=fields.SET_NULL
+    )
+    endpoint = fields.CharField(max_length=1000)
+    payload = fields.JSONField()
+    urgency = fields.CharField(max_length=16, default="normal")
+    ttl_seconds = fields.IntField()
+    topic = fields.CharField(max_length=32, null=True)
+    status = fields.CharEnumField(DeliveryStatus, max_length=16, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "push_delivery"
+
+
+class PushAttempt(Model):
+    """The log of every delivery attempt: status code, error, time taken."""
+
+    id = fields.BigIntField(primary_key=True)
+    delivery: fields.ForeignKeyRelation[PushDelivery] = fields.ForeignKeyField(
+        "onsite.PushDelivery", related_name="attempt_log", on_delete=fields.CASCADE
+    )
+    status_code = fields.IntField(null=True)
+    error = fields.CharField(max_length=500, default="")
+    duration_ms = fields.IntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "push_attempt"

@@ -1,0 +1,107 @@
+"""The HTML pages of the shell: home, login, logout, language, manifest, worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from server.auth import Sessions, authenticate, check_form_csrf
+from server.i18n import LANG_COOKIE, normalise
+from server.templating import render
+
+PWA_DIR = Path(__file__).resolve().parents[2] / "pwa"
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths, so a login link cannot send a guard elsewhere."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+async def home(request: Request) -> Response:
+    user = request.state.user
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    sites = await user.sites.all().order_by("code")
+    return render(request, "home.html", sites=sites)
+
+
+async def login_page(request: Request) -> Response:
+    if request.state.user is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    return render(
+        request,
+        "login.html",
+        error=None,
+        username="",
+        next=safe_next(request.query_params.get("next")),
+    )
+
+
+async def login_form(request: Request) -> Response:
+    form = await request.form()
+    check_form_csrf(request, form.get("csrf_token"))
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "/")))
+    user = await authenticate(username, password) if username and password else None
+    if user is None:
+        return render(
+            request, "login.html", status_code=401, error=True, username=username, next=target
+        )
+    response = RedirectResponse(target, status_code=303)
+    sessions: Sessions = request.app.state.sessions
+    sessions.login(request, response, user)
+    return response
+
+
+async def logout_form(request: Request) -> Response:
+    form = await request.form()
+    check_form_csrf(request, form.get("csrf_token"))
+    response = RedirectResponse("/login", status_code=303)
+    Sessions.logout(response)
+    return response
+
+
+async def set_language(request: Request) -> Response:
+    lang = normalise(request.path_params["lang"]) or "zh-CN"
+    response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return response
+
+
+async def manifest(request: Request) -> Response:
+    return FileResponse(
+        PWA_DIR / "manifest.webmanifest",
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def service_worker(request: Request) -> Response:
+    # Served from the root so that its scope covers every page; never cached
+    # by HTTP so that an update is seen at the next navigation.
+    return FileResponse(
+        PWA_DIR / "sw" / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+routes = [
+    Route("/", home, methods=["GET"], include_in_schema=False),
+    Route("/login", login_page, methods=["GET"], include_in_schema=False),
+    Route("/login", login_form, methods=["POST"], include_in_schema=False),
+    Route("/logout", logout_form, methods=["POST"], include_in_schema=False),
+    Route("/lang/{lang}", set_language, methods=["GET"], include_in_schema=False),
+    Route("/manifest.webmanifest", manifest, methods=["GET"], include_in_schema=False),
+    Route("/sw.js", service_worker, methods=["GET"], include_in_schema=False),
+]

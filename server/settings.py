@@ -1,0 +1,123 @@
+"""Every setting once, with its default and a line of help.
+
+Settings come from the environment (``ONSITE_*``) and are read once, into a
+frozen :class:`Settings`, by :func:`load`. The README's settings table is
+checked against :data:`SPECS` by a test, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is read: its variable, default and help line."""
+
+    env: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a yes/no value: {value!r}")
+
+
+SPECS: dict[str, Spec] = {
+    "data_dir": Spec(
+        "ONSITE_DATA_DIR", "./var", "Folder for the SQLite database, photos, keys.", Path
+    ),
+    "database_url": Spec(
+        "ONSITE_DATABASE_URL",
+        "",
+        "Database URL; empty means SQLite at DATA_DIR/onsite.sqlite3. "
+        "PostgreSQL: postgres://user@host:5432/db.",
+    ),
+    "secret_key": Spec(
+        "ONSITE_SECRET_KEY",
+        "",
+        "Signs session cookies; empty means generated once and kept in DATA_DIR/secret_key.",
+    ),
+    "host": Spec("ONSITE_HOST", "127.0.0.1", "Address `onsite serve` listens on."),
+    "port": Spec("ONSITE_PORT", "8000", "Port `onsite serve` listens on.", int),
+    "default_language": Spec(
+        "ONSITE_DEFAULT_LANGUAGE", "zh-CN", "Language for users who have not chosen one."
+    ),
+    "session_days": Spec(
+        "ONSITE_SESSION_DAYS",
+        "30",
+        "Days a login lasts; long, so field phones are not logged out mid-shift.",
+        int,
+    ),
+    "debug": Spec(
+        "ONSITE_DEBUG", "false", "Show tracebacks in responses (never in production).", _bool
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's settings, read once at start-up."""
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_language: str = "zh-CN"
+    session_days: int = 30
+    debug: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "onsite.sqlite3"
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``); ``overrides`` win.
+
+    A missing secret key is generated once and kept in the data folder, so
+    sessions survive a restart without anyone having to set one.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, spec in SPECS.items():
+        raw = environ.get(spec.env, spec.default)
+        try:
+            values[name] = spec.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{spec.env}: {exc}") from None
+    values.update(overrides)
+    values["data_dir"] = Path(values["data_dir"]).resolve()
+    values["data_dir"].mkdir(parents=True, exist_ok=True)
+    if not values["secret_key"]:
+        values["secret_key"] = _kept_secret(values["data_dir"] / "secret_key")
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known})
+
+
+def _kept_secret(path: Path) -> str:
+    """Read the secret at ``path``, creating it (mode 0600) the first time."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: theirs wins
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret

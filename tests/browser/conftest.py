@@ -1,0 +1,155 @@
+"""A real server in a subprocess and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("ONSITE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+GUARD_PASSWORD = "guard-password-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``onsite serve`` on a free port, with a site and a guard made by the CLI."""
+
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        self.env = {
+            **os.environ,
+            "ONSITE_DATA_DIR": str(data_dir),
+            "ONSITE_DATABASE_URL": database_url,
+        }
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "server.cli", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/login", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path / "data", database_url)
+    server.cli("site", "add", "north", "北苑")
+    server.cli(
+        "user",
+        "add",
+        "guard",
+        "--role",
+        "guard",
+        "--site",
+        "north",
+        "--name",
+        "王师傅",
+        "--password-stdin",
+        input=GUARD_PASSWORD + "\n",
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Debian's chromium at {CHROMIUM}")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A fresh phone-sized browser context (390x844, touch, zh-CN)."""
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def screenshot(page, name: str) -> None:
+    """Keep a phone-size screenshot when ONSITE_SCREENSHOTS names a folder."""
+    folder = os.environ.get("ONSITE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+SMALL_TARGETS_JS = """
+() => [...document.querySelectorAll('a, button, input:not([type=hidden]), select, textarea')]
+  .filter(el => el.offsetParent !== null && !el.closest('.skip'))
+  .map(el => { const r = el.getBoundingClientRect();
+               return {tag: el.tagName, text: (el.innerText || el.name || '').trim().slice(0, 30),
+                       w: r.width, h: r.height}; })
+  .filter(t => t.w < 44 || t.h < 44)
+"""

@@ -1,0 +1,134 @@
+"""The onsite command: help, sites, users, demo, and clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from click.testing import CliRunner
+from tortoise import Tortoise
+
+from server import db
+from server.auth import authenticate
+from server.cli import main
+from server.settings import load
+
+
+@pytest.fixture
+def run(tmp_path, database_url, monkeypatch):
+    monkeypatch.setenv("ONSITE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ONSITE_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def can_log_in(username: str, password: str) -> bool:
+    async def check() -> bool:
+        await Tortoise.init(config=db.config(load()))
+        try:
+            return await authenticate(username, password) is not None
+        finally:
+            await Tortoise.close_connections()
+
+    return asyncio.run(check())
+
+
+def test_help_lists_every_command(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "site", "user", "demo", "playbooks"):
+        assert command in result.output
+
+
+def test_user_add_prints_a_password_that_works(run):
+    assert run("site", "add", "north", "北苑").exit_code == 0
+    result = run("user", "add", "wang", "--role", "guard", "--site", "north")
+    assert result.exit_code == 0, result.output
+    password = result.output.split("password: ")[1].strip()
+    assert can_log_in("wang", password)
+
+
+def test_user_add_reads_the_password_from_stdin(run):
+    run("site", "add", "north", "北苑")
+    result = run(
+        "user",
+        "add",
+        "li",
+        "--role",
+        "supervisor",
+        "--site",
+        "north",
+        "--password-stdin",
+        input="a long secret\n",
+    )
+    assert result.exit_code == 0
+    assert "password:" not in result.output
+    assert can_log_in("li", "a long secret")
+
+
+def test_a_short_stdin_password_is_refused(run):
+    run("site", "add", "north", "北苑")
+    result = run(
+        "user",
+        "add",
+        "li",
+        "--role",
+        "guard",
+        "--site",
+        "north",
+        "--password-stdin",
+        input="short\n",
+    )
+    assert result.exit_code != 0
+    assert "at least 8" in result.output
+
+
+def test_bad_arguments_give_a_message_and_a_non_zero_exit(run):
+    run("site", "add", "north", "北苑")
+    cases = [
+        (("user", "add", "x", "--role", "wizard", "--site", "north"), "wizard"),
+        (("user", "add", "x", "--role", "guard", "--site", "nowhere"), "no such site"),
+        (("user", "add", "x", "--role", "guard"), "--site"),
+        (("site", "add", "north", "again"), "exists already"),
+        (("site", "add", "bad code!", "x"), "letters, digits"),
+        (("user", "revoke-sessions", "ghost"), "no such user"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code != 0, args
+        assert message in result.output, (args, result.output)
+
+
+def test_a_duplicate_user_is_refused(run):
+    run("site", "add", "north", "北苑")
+    run("user", "add", "wang", "--role", "guard", "--site", "north")
+    result = run("user", "add", "wang", "--role", "guard", "--site", "north")
+    assert result.exit_code != 0
+    assert "exists already" in result.output
+
+
+def test_demo_makes_one_user_per_role_and_prints_working_passwords(run):
+    result = run("demo")
+    assert result.exit_code == 0
+    lines = [
+        ln.split()
+        for ln in result.output.splitlines()
+        if ln.split()[:1] in (["guard"], ["tech"], ["super"], ["admin"])
+    ]
+    assert {ln[1] for ln in lines} == {"guard", "technician", "supervisor", "admin"}
+    for username, _role, password in lines:
+        assert can_log_in(username, password)
+    again = run("demo")  # re-running resets the passwords, it does not fail
+    assert again.exit_code == 0
+
+
+def test_revoke_sessions_bumps_the_session_version(run):
+    run("site", "add", "north", "北苑")
+    run("user", "add", "wang", "--role", "guard", "--site", "north")
+    result = run("user", "revoke-sessions", "wang")
+    assert result.exit_code == 0
+    assert "revoked" in result.output
