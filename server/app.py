@@ -18,7 +18,7 @@ from server import playbooks as playbook_lib
 from server.auth import AuthMiddleware, Sessions
 from server.errors import exception_handlers
 from server.i18n import LanguageMiddleware
-from server.routes import openapi, pages, session, sites
+from server.routes import openapi, pages, report_pages, reports, session, sites
 from server.routes import playbooks as playbook_routes
 from server.settings import Settings
 
@@ -43,6 +43,8 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
     routes: list[BaseRoute] = [
         *session.routes,
         *sites.routes,
+        *reports.routes,
+        *report_pages.routes,
         *playbook_routes.routes,
         *openapi.routes,
         *pages.routes,
