@@ -220,8 +220,12 @@ async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
 
 async def put_report(
     user: User, report_id: uuid.UUID, body: ReportIn, library: Library
-) -> tuple[Report, bool]:
-    """Create the report, or recognise a resend. Returns (report, created)."""
+) -> tuple[Report, dict[str, Any] | None]:
+    """Create the report, or recognise a resend.
+
+    Returns the report and, when it was created just now, its JSON (None for
+    a resend, which the caller reads back in full).
+    """
     now = datetime.now(UTC)
     incident = library.incident(body.incident_type)
     if incident is None:
@@ -231,66 +235,63 @@ async def put_report(
             f"incident_type: no playbook {body.incident_type!r}.",
             fields=[{"field": "incident_type", "message": "unknown"}],
         )
-    site = await Site.get_or_none(code=body.site)
-    if site is None:
-        raise ApiError(
-            422,
-            "unknown_site",
-            f"site: no site {body.site!r}.",
-            fields=[{"field": "site", "message": "unknown"}],
-        )
-    await require_site(user, site)
+    site = await _site_for_report(user, body.site)
     _not_in_future(body.occurred_at, "occurred_at", now)
     _check_steps(body.steps, len(incident.handling), now)
     severity = body.severity or Severity(incident.severity)
     digest = content_hash(body, severity)
 
-    existing = await Report.get_or_none(id=report_id)
-    if existing is None:
-        try:
-            async with in_transaction():
-                report = await Report.create(
-                    id=report_id,
-                    site=site,
-                    reporter=user,
-                    incident_type=incident.id,
-                    playbook_version=body.playbook_version or library.version,
-                    severity=severity,
-                    status=ReportStatus.NEW,
-                    content_hash=digest,
-                    occurred_at=body.occurred_at,
-                    client_sent_at=body.client_sent_at,
-                    location_text=body.location.text.strip(),
-                    latitude=body.location.lat,
-                    longitude=body.location.lng,
-                    location_accuracy_m=body.location.accuracy_m,
-                    notes=body.notes,
+    # Optimistic: a new id is the common case, so insert at once and let the
+    # primary key recognise a resend (this saves a read on every first send).
+    try:
+        async with in_transaction():
+            report = await Report.create(
+                id=report_id,
+                site=site,
+                reporter=user,
+                incident_type=incident.id,
+                playbook_version=body.playbook_version or library.version,
+                severity=severity,
+                status=ReportStatus.NEW,
+                content_hash=digest,
+                occurred_at=body.occurred_at,
+                client_sent_at=body.client_sent_at,
+                location_text=body.location.text.strip(),
+                latitude=body.location.lat,
+                longitude=body.location.lng,
+                location_accuracy_m=body.location.accuracy_m,
+                notes=body.notes,
+            )
+            event = await Event.create(
+                report=report,
+                actor=user,
+                kind="created",
+                data={"severity": severity.value, "incident_type": incident.id},
+            )
+            steps = [
+                ReportStep(
+                    report=report, step_index=s.index, checked_at=s.checked_at, checked_by=user
                 )
-                await Event.create(
-                    report=report,
-                    actor=user,
-                    kind="created",
-                    data={"severity": severity.value, "incident_type": incident.id},
-                )
-                for step in body.steps:
-                    await ReportStep.create(
-                        report=report,
-                        step_index=step.index,
-                        checked_at=step.checked_at,
-                        checked_by=user,
-                    )
-            return report, True
-        except IntegrityError:
-            # Two sends of one report raced; the other won. Judge ours as a resend.
-            existing = await Report.get_or_none(id=report_id)
-            if existing is None:
-                raise
+                for s in body.steps
+            ]
+            if steps:
+                await ReportStep.bulk_create(steps)
+    except IntegrityError:
+        existing = await Report.get_or_none(id=report_id)
+        if existing is None:
+            raise
+    else:
+        # Everything the answer needs is at hand: no read-back.
+        report.site, report.reporter, report.assignee = site, user, None
+        for step in steps:
+            step.received_at = report.received_at
+        return report, report_json(report, steps=steps, events=[event])
     if not await can_see(user, existing):
         raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")
     if existing.content_hash != digest:
         raise ApiError(409, "conflict", "A different report was already sent with this id.")
     await _merge_steps(existing, body.steps, user)
-    return existing, False
+    return existing, None
 
 
 async def tick_step(
@@ -313,8 +314,32 @@ def _person(user: User | None) -> dict[str, str] | None:
     return {"username": user.username, "display_name": user.display_name}
 
 
-def report_json(report: Report, *, events: list[Event] | None = None) -> dict[str, Any]:
+async def _site_for_report(user: User, code: str) -> Site:
+    """The site a report is for: one query in the usual case of a member."""
+    if user.role != Role.ADMIN:
+        site = await user.sites.filter(code=code).first()
+        if site is not None:
+            return site
+    site = await Site.get_or_none(code=code)
+    if site is None:
+        raise ApiError(
+            422,
+            "unknown_site",
+            f"site: no site {code!r}.",
+            fields=[{"field": "site", "message": "unknown"}],
+        )
+    await require_site(user, site)
+    return site
+
+
+def report_json(
+    report: Report,
+    *,
+    steps: list[ReportStep] | None = None,
+    events: list[Event] | None = None,
+) -> dict[str, Any]:
     """The API shape of a report; relations must be fetched already."""
+    steps = list(report.steps) if steps is None else steps
     body: dict[str, Any] = {
         "id": str(report.id),
         "site": {"code": report.site.code, "name": report.site.name},
@@ -340,7 +365,7 @@ def report_json(report: Report, *, events: list[Event] | None = None) -> dict[st
                 "checked_at": _iso(s.checked_at),
                 "received_at": _iso(s.received_at),
             }
-            for s in sorted(report.steps, key=lambda s: s.step_index)
+            for s in sorted(steps, key=lambda s: s.step_index)
         ],
     }
     if events is not None:

@@ -57,10 +57,9 @@ async def put_report(request: Request) -> Response:
     report_id = service.parse_report_id(request.path_params["report_id"])
     body = await parse_body(request, service.ReportIn)
     report, created = await service.put_report(user, report_id, body, request.app.state.playbooks)
-    headers = {"Location": f"/api/reports/{report.id}"} if created else None
-    return JSONResponse(
-        await service.load_full(report), status_code=201 if created else 200, headers=headers
-    )
+    if created is None:
+        return JSONResponse(await service.load_full(report))
+    return JSONResponse(created, status_code=201, headers={"Location": f"/api/reports/{report.id}"})
 
 
 @requires()
