@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -18,7 +20,9 @@ from server import playbooks as playbook_lib
 from server.auth import AuthMiddleware, Sessions
 from server.errors import exception_handlers
 from server.i18n import LanguageMiddleware
-from server.routes import openapi, pages, report_pages, reports, session, sites
+from server.models import Photo
+from server.photo_store import PhotoStore
+from server.routes import openapi, pages, photos, report_pages, reports, session, sites
 from server.routes import playbooks as playbook_routes
 from server.settings import Settings
 
@@ -34,16 +38,22 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
     """
     library = playbook_lib.load()
     sessions = Sessions(settings.secret_key, settings.session_days)
+    photo_store = PhotoStore(settings.data_dir / "photos")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with db.lifespan(settings, apply_migrations=apply_migrations):
+            known = set(await Photo.all().values_list("id", flat=True))
+            removed = await anyio.to_thread.run_sync(photo_store.remove_orphans, known)
+            if removed:
+                log.info("removed %d orphan photo files", removed)
             yield
 
     routes: list[BaseRoute] = [
         *session.routes,
         *sites.routes,
         *reports.routes,
+        *photos.routes,
         *report_pages.routes,
         *playbook_routes.routes,
         *openapi.routes,
@@ -65,4 +75,6 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.playbooks = library
+    app.state.photo_store = photo_store
+    app.state.photo_limiter = anyio.CapacityLimiter(settings.photo_workers)
     return app

@@ -26,7 +26,7 @@ from tortoise.transactions import in_transaction
 
 from server.auth import require_site, site_ids
 from server.errors import ApiError
-from server.models import Event, Report, ReportStatus, ReportStep, Role, Severity, Site, User
+from server.models import Event, Photo, Report, ReportStatus, ReportStep, Role, Severity, Site, User
 from server.playbooks import Library
 
 # Phones' clocks drift; beyond this a time "from the future" is an error.
@@ -285,7 +285,7 @@ async def put_report(
         report.site, report.reporter, report.assignee = site, user, None
         for step in steps:
             step.received_at = report.received_at
-        return report, report_json(report, steps=steps, events=[event])
+        return report, {**report_json(report, steps=steps, events=[event]), "photos": []}
     if not await can_see(user, existing):
         raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")
     if existing.content_hash != digest:
@@ -377,13 +377,34 @@ def report_json(
 
 
 async def load_full(report: Report) -> dict[str, Any]:
-    await report.fetch_related("site", "reporter", "assignee", "steps")
+    await report.fetch_related("site", "reporter", "assignee", "steps", "photos")
     events = (
         await Event.filter(report_id=report.id)
         .order_by("created_at", "id")
         .prefetch_related("actor")
     )
-    return report_json(report, events=events)
+    body = report_json(report, events=events)
+    photos = sorted(report.photos, key=lambda p: p.created_at)
+    body["photos"] = [photo_json(p, report.id) for p in photos]
+    return body
+
+
+def photo_json(photo: Photo, report_id: uuid.UUID) -> dict[str, Any]:
+    """The API shape of a photo: its metadata and its authorised URLs."""
+    url = f"/api/reports/{report_id}/photos/{photo.id}"
+    return {
+        "id": str(photo.id),
+        "kind": photo.kind.value,
+        "width": photo.width,
+        "height": photo.height,
+        "sha256": photo.sha256,
+        "taken_at": _iso(photo.taken_at),
+        "latitude": photo.latitude,
+        "longitude": photo.longitude,
+        "camera": photo.camera,
+        "url": url,
+        "thumbnail_url": f"{url}/thumb",
+    }
 
 
 class ListQuery(BaseModel):

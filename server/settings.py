@@ -59,6 +59,12 @@ SPECS: dict[str, Spec] = {
         "Days a login lasts; long, so field phones are not logged out mid-shift.",
         int,
     ),
+    "max_photo_mb": Spec(
+        "ONSITE_MAX_PHOTO_MB", "25", "Largest photo upload accepted, in MB (413 beyond).", int
+    ),
+    "photo_workers": Spec(
+        "ONSITE_PHOTO_WORKERS", "2", "Photos processed at once, off the event loop.", int
+    ),
     "debug": Spec(
         "ONSITE_DEBUG", "false", "Show tracebacks in responses (never in production).", _bool
     ),
@@ -76,6 +82,8 @@ class Settings:
     port: int = 8000
     default_language: str = "zh-CN"
     session_days: int = 30
+    max_photo_mb: int = 25
+    photo_workers: int = 2
     debug: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 

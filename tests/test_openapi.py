@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.routing import Route
 
 
@@ -11,7 +13,8 @@ def api_routes(app) -> set[tuple[str, str]]:
         if isinstance(route, Route) and route.path.startswith("/api/") and route.include_in_schema:
             for method in route.methods or ():
                 if method != "HEAD":
-                    pairs.add((route.path, method.lower()))
+                    # OpenAPI paths carry no convertors: {index:int} is {index}.
+                    pairs.add((re.sub(r":\w+}", "}", route.path), method.lower()))
     return pairs
 
 

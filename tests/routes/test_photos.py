@@ -1,0 +1,201 @@
+"""Photo upload and download: idempotent, size-limited, site-checked, never half-stored."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from PIL import Image
+
+from server.models import Event, Photo
+from tests.conftest import CSRF, login
+from tests.routes.test_reports import iso, lift_id
+from tests.test_photos import PHOTOS, png_bomb
+
+JPEG = {**CSRF, "Content-Type": "image/jpeg"}
+
+
+def jpeg(size=(2000, 1500), color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture
+async def report_id(app, client, world) -> uuid.UUID:
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    body = {"site": "north", "incident_type": lift_id(app), "occurred_at": iso(datetime.now(UTC))}
+    response = await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)
+    assert response.status_code == 201
+    return rid
+
+
+def stored_files(app) -> list:
+    return sorted(app.state.photo_store.files())
+
+
+async def upload(client, rid, pid, data: bytes, kind: str | None = None, headers=JPEG):
+    params = {"kind": kind} if kind else None
+    return await client.put(
+        f"/api/reports/{rid}/photos/{pid}", content=data, params=params, headers=headers
+    )
+
+
+async def test_a_photo_is_stored_once_and_served_without_metadata(app, client, report_id):
+    pid = uuid.uuid4()
+    response = await upload(client, report_id, pid, jpeg())
+    assert response.status_code == 201, response.text
+    photo = response.json()
+    assert (photo["width"], photo["height"]) == (1600, 1200)
+    served = await client.get(photo["url"])
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["cache-control"].startswith("private")
+    assert Image.open(io.BytesIO(served.content)).size == (1600, 1200)
+    thumb = await client.get(photo["thumbnail_url"])
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 320
+    report = (await client.get(f"/api/reports/{report_id}")).json()
+    assert [p["id"] for p in report["photos"]] == [str(pid)]
+    assert [e["kind"] for e in report["events"]] == ["created", "photo"]
+
+
+@pytest.mark.skipif(not PHOTOS.exists(), reason="no sample photos")
+async def test_gps_goes_into_the_database_and_not_into_the_served_file(client, report_id):
+    raw = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()
+    photo = (await upload(client, report_id, uuid.uuid4(), raw)).json()
+    assert photo["latitude"] == pytest.approx(43.4674483, abs=1e-5)
+    assert photo["camera"] == "NIKON COOLPIX P6000"
+    served = (await client.get(photo["url"])).content
+    assert not Image.open(io.BytesIO(served)).getexif()
+    assert b"Exif" not in served
+
+
+async def test_the_same_photo_twice_is_one_photo(client, report_id):
+    pid, data = uuid.uuid4(), jpeg()
+    first = await upload(client, report_id, pid, data)
+    second = await upload(client, report_id, pid, data)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json() == second.json()
+    assert await Photo.filter(id=pid).count() == 1
+    assert await Event.filter(kind="photo").count() == 1
+
+
+async def test_another_photo_under_the_same_id_is_409(client, report_id):
+    pid = uuid.uuid4()
+    await upload(client, report_id, pid, jpeg())
+    response = await upload(client, report_id, pid, jpeg(color=(0, 0, 255)))
+    assert response.status_code == 409
+
+
+async def test_another_sites_user_can_neither_upload_nor_see(app, client, report_id):
+    pid = uuid.uuid4()
+    await upload(client, report_id, pid, jpeg())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        await login(other, "southguard")
+        assert (await upload(other, report_id, uuid.uuid4(), jpeg())).status_code == 403
+        url = f"/api/reports/{report_id}/photos/{pid}"
+        assert (await other.get(url)).status_code == 403
+        assert (await other.get(url + "/thumb")).status_code == 403
+
+
+async def test_photos_need_a_login(app, report_id):
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as anon:
+        assert (await upload(anon, report_id, uuid.uuid4(), jpeg())).status_code == 401
+
+
+async def test_a_guard_cannot_add_repair_photos_but_a_supervisor_can(client, report_id):
+    assert (
+        await upload(client, report_id, uuid.uuid4(), jpeg(), "repair_before")
+    ).status_code == 403
+    await login(client, "super")
+    response = await upload(client, report_id, uuid.uuid4(), jpeg(), "repair_after")
+    assert response.status_code == 201
+    assert response.json()["kind"] == "repair_after"
+
+
+def truncated() -> bytes:
+    whole = jpeg(size=(1200, 900))
+    return whole[: len(whole) // 2]
+
+
+@pytest.mark.parametrize(
+    ("make", "status"),
+    [
+        (lambda: b"", 422),
+        (truncated, 422),
+        (lambda: b"<!doctype html><title>x</title><p>not a photo", 415),
+        (lambda: b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 415),
+        (png_bomb, 422),
+    ],
+    ids=["zero-bytes", "truncated-jpeg", "html-named-jpg", "svg", "png-bomb"],
+)
+async def test_bad_photos_get_their_4xx_store_nothing_and_the_server_carries_on(
+    app, client, report_id, make, status
+):
+    pid = uuid.uuid4()
+    response = await upload(client, report_id, pid, make())
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["message"]
+    assert not await Photo.exists(id=pid)
+    assert stored_files(app) == []
+    assert await Event.filter(kind="photo").count() == 0
+    assert (await upload(client, report_id, uuid.uuid4(), jpeg())).status_code == 201
+
+
+async def test_a_40_mb_body_is_413_and_stores_nothing(app, client, report_id):
+    pid = uuid.uuid4()
+    body = b"\xff\xd8\xff" + os.urandom(40_000_000)
+    response = await upload(client, report_id, pid, body)
+    assert response.status_code == 413
+    assert not await Photo.exists(id=pid)
+    assert stored_files(app) == []
+
+
+async def test_a_streamed_body_without_a_length_is_cut_off_at_the_limit(app, client, report_id):
+    sent = 0
+
+    async def chunks():
+        nonlocal sent
+        for _ in range(40):
+            sent += 1_000_000
+            yield b"\x00" * 1_000_000
+
+    response = await client.put(
+        f"/api/reports/{report_id}/photos/{uuid.uuid4()}", content=chunks(), headers=JPEG
+    )
+    assert response.status_code == 413
+
+
+async def test_bad_ids_and_kinds_are_422(client, report_id):
+    assert (await upload(client, report_id, "nope", jpeg())).status_code == 422
+    assert (await upload(client, report_id, uuid.uuid4(), jpeg(), "selfie")).status_code == 422
+
+
+async def test_a_photo_for_an_unknown_report_is_404(client, report_id):
+    assert (await upload(client, uuid.uuid4(), uuid.uuid4(), jpeg())).status_code == 404
+
+
+async def test_an_unknown_photo_is_404(client, report_id):
+    assert (await client.get(f"/api/reports/{report_id}/photos/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_orphan_files_are_removed_but_fresh_ones_and_known_ones_kept(app):
+    store = app.state.photo_store
+    known, orphan, fresh = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for pid in (known, orphan, fresh):
+        store.write(pid, "display", b"x")
+    old = time.time() - 7200
+    for pid in (known, orphan):
+        os.utime(store.path(pid, "display"), (old, old))
+    assert store.remove_orphans({known}) == 1
+    assert store.path(known, "display").exists()
+    assert not store.path(orphan, "display").exists()
+    assert store.path(fresh, "display").exists()
