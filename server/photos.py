@@ -153,11 +153,19 @@ def process(raw: bytes) -> Processed:
 
 
 def _fit(im: Image.Image, edge: int) -> Image.Image:
-    """Downscale so the long edge is at most ``edge``: box-reduce, then Lanczos."""
+    """Downscale so the long edge is at most ``edge``.
+
+    A big reduction box-reduces by whole factors, then finishes with Lanczos.
+    The last small step after a JPEG's draft decode (at most 2x; the DCT
+    scaling has already filtered the image) uses bicubic, a third cheaper at
+    the same SSIM (bench/photos.py).
+    """
     scale = edge / max(im.size)
     if scale >= 1:
         return im
     size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    if scale >= 0.5:
+        return im.resize(size, Image.Resampling.BICUBIC)
     return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
