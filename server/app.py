@@ -22,7 +22,8 @@ from server.errors import exception_handlers
 from server.i18n import LanguageMiddleware
 from server.models import Photo
 from server.photo_store import PhotoStore
-from server.routes import openapi, pages, photos, report_pages, reports, session, sites
+from server.push import Deliverer, load_vapid
+from server.routes import openapi, pages, photos, push, report_pages, reports, session, sites
 from server.routes import playbooks as playbook_routes
 from server.settings import Settings
 
@@ -39,6 +40,8 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
     library = playbook_lib.load()
     sessions = Sessions(settings.secret_key, settings.session_days)
     photo_store = PhotoStore(settings.data_dir / "photos")
+    vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
+    deliverer = Deliverer(vapid)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -47,13 +50,19 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
             removed = await anyio.to_thread.run_sync(photo_store.remove_orphans, known)
             if removed:
                 log.info("removed %d orphan photo files", removed)
-            yield
+            # Deliveries left pending by a previous run are picked up at once.
+            await deliverer.start()
+            try:
+                yield
+            finally:
+                await deliverer.stop()
 
     routes: list[BaseRoute] = [
         *session.routes,
         *sites.routes,
         *reports.routes,
         *photos.routes,
+        *push.routes,
         *report_pages.routes,
         *playbook_routes.routes,
         *openapi.routes,
@@ -76,5 +85,7 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
     app.state.sessions = sessions
     app.state.playbooks = library
     app.state.photo_store = photo_store
+    app.state.vapid = vapid
+    app.state.deliverer = deliverer
     app.state.photo_limiter = anyio.CapacityLimiter(settings.photo_workers)
     return app

@@ -283,8 +283,6 @@ async def put_report(
     else:
         # Everything the answer needs is at hand: no read-back.
         report.site, report.reporter, report.assignee = site, user, None
-        for step in steps:
-            step.received_at = report.received_at
         return report, {**report_json(report, steps=steps, events=[event]), "photos": []}
     if not await can_see(user, existing):
         raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")

@@ -65,6 +65,14 @@ SPECS: dict[str, Spec] = {
     "photo_workers": Spec(
         "ONSITE_PHOTO_WORKERS", "2", "Photos processed at once, off the event loop.", int
     ),
+    "vapid_private_key": Spec(
+        "ONSITE_VAPID_PRIVATE_KEY",
+        "",
+        "VAPID private key (PEM); empty means made once and kept in DATA_DIR/vapid_private.pem.",
+    ),
+    "vapid_subject": Spec(
+        "ONSITE_VAPID_SUBJECT", "mailto:onsite@localhost", "Contact the push services may use."
+    ),
     "debug": Spec(
         "ONSITE_DEBUG", "false", "Show tracebacks in responses (never in production).", _bool
     ),
@@ -84,6 +92,8 @@ class Settings:
     session_days: int = 30
     max_photo_mb: int = 25
     photo_workers: int = 2
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:onsite@localhost"
     debug: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from server import reports as service
 from server.auth import current_user, requires
 from server.errors import parse_body, validation_error
+from server.push import notify_new_report
 
 
 @requires()
@@ -56,7 +57,14 @@ async def put_report(request: Request) -> Response:
     user = current_user(request)
     report_id = service.parse_report_id(request.path_params["report_id"])
     body = await parse_body(request, service.ReportIn)
-    report, created = await service.put_report(user, report_id, body, request.app.state.playbooks)
+    library = request.app.state.playbooks
+    report, created = await service.put_report(user, report_id, body, library)
+    if created is not None:
+        # Queued in the database (durable), sent by the worker: the guard's
+        # request never waits on a push service.
+        title = library.incident(report.incident_type).title
+        if await notify_new_report(report, {"zh-CN": title.zh, "en": title.en}):
+            request.app.state.deliverer.kick()
     if created is None:
         return JSONResponse(await service.load_full(report))
     return JSONResponse(created, status_code=201, headers={"Location": f"/api/reports/{report.id}"})

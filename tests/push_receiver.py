@@ -1,0 +1,156 @@
+"""A push service on 127.0.0.1 for tests and benchmarks.
+
+It checks what a real push service checks: the VAPID JWT (ES256, signed by
+the ``k=`` key, ``aud`` equal to this origin, ``exp`` at most 24 h ahead) and
+the TTL and Urgency headers; then decrypts the aes128gcm body with the
+independent ``http_ece`` library and the subscription's private key. Each
+endpoint path can be told how to answer: 201, gone (410), busy (429 with
+Retry-After, then 201) or hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import http_ece
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Device:
+    """A browser's side of one subscription: its keys and what it received."""
+
+    path: str
+    private_key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
+    auth: bytes = field(default_factory=lambda: os.urandom(16))
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def subscription(self, origin: str) -> dict[str, Any]:
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {
+            "endpoint": f"{origin}/push/{self.path}",
+            "expirationTime": None,
+            "keys": {"p256dh": b64(public), "auth": b64(self.auth)},
+        }
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.devices: dict[str, Device] = {}
+        self.behaviour: dict[str, list[str]] = {}
+        self.errors: list[str] = []
+        self.requests = 0
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        app = Starlette(routes=[Route("/push/{path}", self.push, methods=["POST"])])
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        self.task: asyncio.Task | None = None
+        self.closing = asyncio.Event()
+
+    async def __aenter__(self) -> Receiver:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.closing.set()
+        self.server.should_exit = True
+        if self.task:
+            await self.task
+
+    def device(self, path: str, *behaviour: str) -> Device:
+        """A new device at /push/<path>; ``behaviour`` answers in turn, then 201."""
+        device = Device(path)
+        self.devices[path] = device
+        self.behaviour[path] = list(behaviour)
+        return device
+
+    async def push(self, request: Request) -> Response:
+        self.requests += 1
+        path = request.path_params["path"]
+        device = self.devices.get(path)
+        if device is None:
+            return Response(status_code=404)
+        plan = self.behaviour[path]
+        action = plan.pop(0) if plan else "ok"
+        if action == "hang":
+            # Hang until the receiver shuts down, like a push service that
+            # accepted the connection and never answered.
+            await self.closing.wait()
+            return Response(status_code=503)
+        if action == "gone":
+            return Response(status_code=410)
+        if action == "busy":
+            return Response(status_code=429, headers={"Retry-After": "1"})
+        if action == "error":
+            return Response(status_code=503)
+        body = await request.body()
+        try:
+            message = self.verify(request, body, device)
+        except Exception as exc:  # noqa: BLE001 - a test receiver reports, never crashes
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return Response(status_code=400)
+        device.received.append(message)
+        return Response(status_code=201)
+
+    def verify(self, request: Request, body: bytes, device: Device) -> dict[str, Any]:
+        scheme, _, params = request.headers["authorization"].partition(" ")
+        assert scheme == "vapid", scheme
+        fields = dict(p.strip().split("=", 1) for p in params.split(","))
+        k = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64(fields["k"]))
+        claims = jwt.decode(fields["t"], k, algorithms=["ES256"], audience=self.origin)
+        assert claims["exp"] <= time.time() + 24 * 3600, "exp more than 24 h ahead"
+        assert claims["sub"].startswith(("mailto:", "https:")), claims["sub"]
+        ttl = int(request.headers["ttl"])
+        assert ttl > 0, "TTL 0 drops alerts for phones that are off"
+        assert request.headers["content-encoding"] == "aes128gcm"
+        plain = http_ece.decrypt(
+            body, private_key=device.private_key, auth_secret=device.auth, version="aes128gcm"
+        )
+        return {
+            "payload": json.loads(plain),
+            "ttl": ttl,
+            "urgency": request.headers.get("urgency"),
+            "topic": request.headers.get("topic"),
+            "size": len(body),
+            "at": time.time(),
+        }

@@ -1,0 +1,239 @@
+"""Web Push end to end, against a receiver that verifies and decrypts like a real one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import stat
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from server.app import create_app
+from server.models import DeliveryStatus, PushAttempt, PushDelivery, PushSubscription, Role
+from server.push import load_vapid
+from tests.conftest import CSRF, login, make_user
+from tests.push_receiver import Receiver, unb64
+from tests.routes.test_reports import iso, lift_id
+
+
+@pytest.fixture
+async def receiver():
+    async with Receiver() as r:
+        yield r
+
+
+async def subscribe(client, device, origin) -> httpx.Response:
+    return await client.put(
+        "/api/push/subscriptions", json=device.subscription(origin), headers=CSRF
+    )
+
+
+async def report(app, client, site="north", severity="high") -> str:
+    rid = str(uuid.uuid4())
+    body = {
+        "site": site,
+        "incident_type": lift_id(app),
+        "severity": severity,
+        "occurred_at": iso(datetime.now(UTC)),
+        "location": {"text": "3栋 电梯"},
+    }
+    response = await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)
+    assert response.status_code == 201, response.text
+    return rid
+
+
+async def until(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def as_user(app, username):
+    """Another phone, logged in as ``username``."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        await login(c, username)
+        yield c
+
+
+async def test_the_public_key_is_a_p256_point_kept_private_in_the_data_dir(client, settings):
+    key = (await client.get("/api/push/key")).json()["public_key"]
+    assert len(unb64(key)) == 65 and unb64(key)[0] == 4
+    path = settings.data_dir / "vapid_private.pem"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_vapid(settings.data_dir).application_server_key == key  # kept, not remade
+
+
+async def test_a_guards_report_reaches_the_sites_supervisor_within_seconds(
+    app, client, world, receiver
+):
+    phone = receiver.device("super-phone")
+    async with as_user(app, "super") as sup:
+        assert (await subscribe(sup, phone, receiver.origin)).status_code == 201
+    await login(client, "guard")
+    rid = await report(app, client, severity="critical")
+    await until(lambda: phone.received)
+    message = phone.received[0]
+    assert receiver.errors == []
+    assert message["payload"]["report_id"] == rid
+    assert message["payload"]["url"] == f"/reports/{rid}"
+    assert message["payload"]["severity"] == "critical"
+    assert "电梯困人" in message["payload"]["title"]
+    assert message["ttl"] > 0
+    assert message["urgency"] == "high"
+    assert message["topic"]
+    assert message["size"] <= 4096
+
+
+async def test_the_payload_speaks_the_subscribers_language(app, client, world, receiver):
+    phone = receiver.device("en-phone")
+    async with as_user(app, "super") as sup:
+        sup.cookies.set("onsite_lang", "en")
+        await subscribe(sup, phone, receiver.origin)
+    await login(client, "guard")
+    await report(app, client, severity="low")
+    await until(lambda: phone.received)
+    assert phone.received[0]["payload"]["title"].startswith("New incident")
+    assert phone.received[0]["urgency"] == "low"
+
+
+async def test_supervisors_of_other_sites_and_guards_are_not_told(app, client, world, receiver):
+    await make_user("southsuper", Role.SUPERVISOR, world.south)
+    other, guard_phone, sup_phone = (receiver.device(p) for p in ("south", "guard", "sup"))
+    async with as_user(app, "southsuper") as c:
+        await subscribe(c, other, receiver.origin)
+    async with as_user(app, "super") as c:
+        await subscribe(c, sup_phone, receiver.origin)
+    await login(client, "guard")
+    await subscribe(client, guard_phone, receiver.origin)
+    await report(app, client)
+    await until(lambda: sup_phone.received)
+    await asyncio.sleep(0.5)
+    assert other.received == [] and guard_phone.received == []
+
+
+async def test_410_deletes_the_subscription(app, client, world, receiver):
+    phone = receiver.device("gone", "gone")
+    async with as_user(app, "super") as sup:
+        await subscribe(sup, phone, receiver.origin)
+    await login(client, "guard")
+    await report(app, client)
+    await until(lambda: receiver.requests >= 1)
+    await until_async(
+        lambda: PushSubscription.filter(endpoint__contains="/push/gone").exists(), expect=False
+    )
+    delivery = await PushDelivery.get(endpoint__contains="/push/gone")
+    assert delivery.status == DeliveryStatus.GONE
+
+
+async def until_async(query, expect, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while await query() != expect:
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
+
+
+async def test_429_with_retry_after_is_retried_later_and_delivered(app, client, world, receiver):
+    phone = receiver.device("busy", "busy")
+    async with as_user(app, "super") as sup:
+        await subscribe(sup, phone, receiver.origin)
+    await login(client, "guard")
+    started = time.monotonic()
+    await report(app, client)
+    await until(lambda: phone.received, timeout=15)
+    assert time.monotonic() - started >= 0.9  # waited the Retry-After second
+    codes = await PushAttempt.all().order_by("id").values_list("status_code", flat=True)
+    assert codes == [429, 201]
+
+
+async def test_a_receiver_that_hangs_does_not_delay_the_others(app, client, world, receiver):
+    slow, fast = receiver.device("hang", "hang"), receiver.device("fast")
+    async with as_user(app, "super") as sup:
+        await subscribe(sup, slow, receiver.origin)
+        await subscribe(sup, fast, receiver.origin)
+    await login(client, "guard")
+    started = time.monotonic()
+    await report(app, client)
+    await until(lambda: fast.received, timeout=5)
+    assert time.monotonic() - started < 5  # far below the hanging one's 10 s timeout
+
+
+async def test_deliveries_pending_at_a_restart_are_delivered_after_it(settings, receiver):
+    phone = receiver.device("restart")
+    first = create_app(settings)
+    async with LifespanManager(first):
+        from server.models import Site
+
+        site = await Site.create(code="north", name="北苑")
+        await make_user("guard", Role.GUARD, site)
+        await make_user("super", Role.SUPERVISOR, site)
+        async with as_user(first, "super") as sup:
+            await subscribe(sup, phone, receiver.origin)
+        await first.state.deliverer.stop()  # the server is going down
+        async with as_user(first, "guard") as guard:
+            rid = await report(first, guard)
+        assert await PushDelivery.filter(status=DeliveryStatus.PENDING).count() == 1
+    assert phone.received == []
+    second = create_app(settings)
+    async with LifespanManager(second):
+        await until(lambda: phone.received)
+    assert phone.received[0]["payload"]["report_id"] == rid
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"endpoint": "http://push.example.com/x"},
+        {"endpoint": "ftp://push.example.com/x"},
+        {"endpoint": "not a url"},
+        {"keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}},
+        {"keys": {"p256dh": None, "auth": "x"}},
+        {"keys": None},
+    ],
+)
+async def test_bad_subscriptions_are_422_and_stored_nowhere(client, world, receiver, change):
+    await login(client, "super")
+    body = {**receiver.device("x").subscription("https://push.example.com"), **change}
+    response = await client.put("/api/push/subscriptions", json=body, headers=CSRF)
+    assert response.status_code == 422, response.text
+    assert await PushSubscription.all().count() == 0
+
+
+async def test_subscribing_needs_a_login_and_the_csrf_header(client, world, receiver):
+    sub = receiver.device("x").subscription(receiver.origin)
+    assert (await client.put("/api/push/subscriptions", json=sub, headers=CSRF)).status_code == 401
+    await login(client, "super")
+    assert (await client.put("/api/push/subscriptions", json=sub)).status_code == 403
+
+
+async def test_subscribing_twice_is_one_subscription_and_delete_removes_it(client, world, receiver):
+    await login(client, "super")
+    sub = receiver.device("x").subscription(receiver.origin)
+    first = await client.put("/api/push/subscriptions", json=sub, headers=CSRF)
+    second = await client.put("/api/push/subscriptions", json=sub, headers=CSRF)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert await PushSubscription.all().count() == 1
+    gone = await client.request(
+        "DELETE", "/api/push/subscriptions", json={"endpoint": sub["endpoint"]}, headers=CSRF
+    )
+    assert gone.status_code == 204
+    assert await PushSubscription.all().count() == 0
+
+
+async def test_a_test_notification_reaches_my_own_device(app, client, world, receiver):
+    phone = receiver.device("mine")
+    await login(client, "guard")
+    await subscribe(client, phone, receiver.origin)
+    response = await client.post("/api/push/test", headers=CSRF)
+    assert response.json() == {"queued": 1}
+    await until(lambda: phone.received)
+    assert phone.received[0]["payload"]["kind"] == "test"
