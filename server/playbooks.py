@@ -1,0 +1,262 @@
+"""The incident playbooks: YAML under playbooks/, validated, loaded into frozen dataclasses.
+
+Each incident file is checked against ``playbooks/schema.json`` (JSON Schema)
+and then against rules a schema cannot say (ids unique, the file named by its
+id inside its category's folder, categories that exist). Every problem is
+reported with the file and the field, e.g.
+``playbooks/safety/theft.yaml: handling[2].en: '' should be non-empty``.
+The version is a hash of the files' bytes, stored on every report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+ACTIONS = ("call:110", "call:120", "call:119", "photo", "reply")
+SEVERITIES = ("low", "medium", "high", "critical")
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+class PlaybookError(Exception):
+    """Invalid playbooks; ``errors`` has one line per problem, naming file and field."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Text:
+    zh: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
+
+
+@dataclass(frozen=True)
+class Item:
+    text: Text
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    category: str
+    source_number: int | None
+    order: int
+    title: Text
+    title_inferred: bool
+    note: str | None
+    severity: str
+    severity_reason: Text
+    from_source: bool
+    handling: tuple[Item, ...]
+    analysis: tuple[Item, ...]
+    improvement: tuple[Item, ...]
+    reply_script: Text | None
+
+    def to_json(self, lang: str) -> dict[str, Any]:
+        def items(seq: tuple[Item, ...]) -> list[dict[str, Any]]:
+            return [{"text": i.text.get(lang), "action": i.action} for i in seq]
+
+        return {
+            "id": self.id,
+            "title": self.title.get(lang),
+            "title_inferred": self.title_inferred,
+            "from_source": self.from_source,
+            "severity": self.severity,
+            "severity_reason": self.severity_reason.get(lang),
+            "reply_script": self.reply_script.get(lang) if self.reply_script else None,
+            "handling": items(self.handling),
+            "analysis": items(self.analysis),
+            "improvement": items(self.improvement),
+        }
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    number: str | None
+    title: Text
+    title_inferred: bool
+    note: str | None
+    icon: str
+    incidents: tuple[Incident, ...]
+
+
+@dataclass(frozen=True)
+class Library:
+    version: str
+    categories: tuple[Category, ...]
+
+    def incidents(self) -> tuple[Incident, ...]:
+        """Every incident, in category order, then in order within the category."""
+        return tuple(i for c in self.categories for i in c.incidents)
+
+    def incident(self, incident_id: str) -> Incident | None:
+        return next((i for i in self.incidents() if i.id == incident_id), None)
+
+    def to_json(self, lang: str) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "lang": lang,
+            "categories": [
+                {
+                    "id": c.id,
+                    "number": c.number,
+                    "title": c.title.get(lang),
+                    "icon": c.icon,
+                    "title_inferred": c.title_inferred,
+                    "incidents": [i.to_json(lang) for i in c.incidents],
+                }
+                for c in self.categories
+            ],
+        }
+
+
+def _text(data: dict[str, str]) -> Text:
+    return Text(zh=data["zh-CN"], en=data["en"])
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top)"
+
+
+def _read(path: Path, root: Path, errors: list[str]) -> Any:
+    rel = path.relative_to(root.parent) if root.parent in path.parents else path
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        errors.append(f"{rel}: (file): not valid YAML: {exc}".replace("\n", " "))
+        return None
+
+
+def _validate(directory: Path) -> tuple[list[str], list[dict], list[tuple[Path, dict]]]:
+    errors: list[str] = []
+    schema_path = directory / "schema.json"
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{schema_path}: (file): {exc}"], [], []
+    incident_validator = Draft202012Validator(schema)
+    category_validator = Draft202012Validator(
+        {**schema["$defs"]["category"], "$defs": schema["$defs"]}
+    )
+    rel = lambda p: p.relative_to(directory.parent)  # noqa: E731 - names in messages
+
+    cats_path = directory / "categories.yaml"
+    categories = _read(cats_path, directory, errors) if cats_path.exists() else None
+    if cats_path.exists() and not isinstance(categories, list):
+        errors.append(f"{rel(cats_path)}: (top): must be a list of categories")
+        categories = []
+    elif not cats_path.exists():
+        errors.append(f"{rel(cats_path)}: (file): missing")
+        categories = []
+    for n, cat in enumerate(categories):
+        for err in category_validator.iter_errors(cat):
+            errors.append(
+                f"{rel(cats_path)}: [{n}]{'.' if err.path else ''}"
+                f"{_path(err.path)}: {err.message}".replace(": (top)", "")
+            )
+    cat_ids = [c.get("id") for c in categories if isinstance(c, dict)]
+    for dup in {c for c in cat_ids if cat_ids.count(c) > 1}:
+        errors.append(f"{rel(cats_path)}: id: {dup!r} is used twice")
+
+    incidents: list[tuple[Path, dict]] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.glob("*/*.yaml")):
+        data = _read(path, directory, errors)
+        if data is None and path.stat().st_size:
+            continue
+        if not isinstance(data, dict):
+            errors.append(f"{rel(path)}: (top): must be a mapping of fields")
+            continue
+        problems = sorted(incident_validator.iter_errors(data), key=lambda e: list(e.path))
+        for err in problems:
+            errors.append(f"{rel(path)}: {_path(err.path)}: {err.message}")
+        if problems:
+            continue
+        if data["id"] != path.stem:
+            errors.append(f"{rel(path)}: id: {data['id']!r} must equal the file name")
+        if data["category"] != path.parent.name:
+            errors.append(f"{rel(path)}: category: {data['category']!r} must equal the folder")
+        if data["category"] not in cat_ids:
+            errors.append(f"{rel(path)}: category: {data['category']!r} is not in categories.yaml")
+        if data["id"] in seen:
+            errors.append(
+                f"{rel(path)}: id: {data['id']!r} is also used by {rel(seen[data['id']])}"
+            )
+        seen[data["id"]] = path
+        if not data["handling"] and not data["title_inferred"]:
+            # Only an incident whose heading (and with it its 处理) was lost may lack steps.
+            errors.append(f"{rel(path)}: handling: a numbered incident needs its 处理 steps")
+        incidents.append((path, data))
+    if not incidents and not errors:
+        errors.append(f"{directory}: no incident files")
+    return errors, categories, incidents
+
+
+def _version(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".json")):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def check(directory: Path = DEFAULT_DIR) -> list[str]:
+    """Every problem in the playbooks at ``directory``; [] when they are valid."""
+    return _validate(directory)[0]
+
+
+def load(directory: Path = DEFAULT_DIR) -> Library:
+    """Load and validate the playbooks; raise PlaybookError listing every problem."""
+    errors, categories, incidents = _validate(directory)
+    if errors:
+        raise PlaybookError(errors)
+    by_category: dict[str, list[Incident]] = {c["id"]: [] for c in categories}
+    for _path_, d in incidents:
+        by_category[d["category"]].append(
+            Incident(
+                id=d["id"],
+                category=d["category"],
+                source_number=d["source_number"],
+                order=d["order"],
+                title=_text(d["title"]),
+                title_inferred=d["title_inferred"],
+                note=d["note"],
+                severity=d["severity"],
+                severity_reason=_text(d["severity_reason"]),
+                from_source=d["from_source"],
+                handling=tuple(Item(_text(s), s.get("action")) for s in d["handling"]),
+                analysis=tuple(Item(_text(s)) for s in d["analysis"]),
+                improvement=tuple(Item(_text(s)) for s in d["improvement"]),
+                reply_script=_text(d["reply_script"]) if d["reply_script"] else None,
+            )
+        )
+    return Library(
+        version=_version(directory),
+        categories=tuple(
+            Category(
+                id=c["id"],
+                number=c["number"],
+                title=_text(c["title"]),
+                title_inferred=c["title_inferred"],
+                note=c["note"],
+                icon=c["icon"],
+                incidents=tuple(sorted(by_category[c["id"]], key=lambda i: i.order)),
+            )
+            for c in categories
+        ),
+    )
