@@ -226,7 +226,7 @@ def load(directory: Path = DEFAULT_DIR) -> Library:
     if errors:
         raise PlaybookError(errors)
     by_category: dict[str, list[Incident]] = {c["id"]: [] for c in categories}
-    for _path_, d in incidents:
+    for _, d in incidents:
         by_category[d["category"]].append(
             Incident(
                 id=d["id"],
