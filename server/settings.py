@@ -53,6 +53,9 @@ SPECS: dict[str, Spec] = {
     "default_language": Spec(
         "ONSITE_DEFAULT_LANGUAGE", "zh-CN", "Language for users who have not chosen one."
     ),
+    "timezone": Spec(
+        "ONSITE_TIMEZONE", "Asia/Shanghai", "Time zone that pages show times in (IANA name)."
+    ),
     "session_days": Spec(
         "ONSITE_SESSION_DAYS",
         "30",
@@ -89,6 +92,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     default_language: str = "zh-CN"
+    timezone: str = "Asia/Shanghai"
     session_days: int = 30
     max_photo_mb: int = 25
     photo_workers: int = 2

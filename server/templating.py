@@ -6,8 +6,10 @@ request in the template context, so one environment serves every language.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.requests import Request
@@ -31,6 +33,17 @@ def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: in
     return translations(context["lang"]).ngettext(singular, plural, n)
 
 
+@jinja2.pass_context
+def _localtime(
+    context: jinja2.runtime.Context, value: datetime | None, fmt: str = "%m-%d %H:%M"
+) -> str:
+    """A stored (UTC) time in the site's time zone, for people on site."""
+    if value is None:
+        return ""
+    tz = ZoneInfo(context["request"].app.state.settings.timezone)
+    return value.astimezone(tz).strftime(fmt)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
@@ -39,6 +52,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["localtime"] = _localtime
     env.globals["languages"] = LANGUAGES
     env.globals["version"] = __version__
     return env

@@ -26,14 +26,6 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-async def home(request: Request) -> Response:
-    user = request.state.user
-    if user is None:
-        return RedirectResponse("/login", status_code=303)
-    sites = await user.sites.all().order_by("code")
-    return render(request, "home.html", sites=sites)
-
-
 async def login_page(request: Request) -> Response:
     if request.state.user is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
@@ -97,7 +89,6 @@ async def service_worker(request: Request) -> Response:
 
 
 routes = [
-    Route("/", home, methods=["GET"], include_in_schema=False),
     Route("/login", login_page, methods=["GET"], include_in_schema=False),
     Route("/login", login_form, methods=["POST"], include_in_schema=False),
     Route("/logout", logout_form, methods=["POST"], include_in_schema=False),

@@ -148,6 +148,8 @@ def screenshot(page, name: str) -> None:
 SMALL_TARGETS_JS = """
 () => [...document.querySelectorAll('a, button, input:not([type=hidden]), select, textarea')]
   .filter(el => el.offsetParent !== null && !el.closest('.skip'))
+  // A visually hidden input is operated through its (large) label.
+  .filter(el => !el.classList.contains('visually-hidden'))
   .map(el => { const r = el.getBoundingClientRect();
                return {tag: el.tagName, text: (el.innerText || el.name || '').trim().slice(0, 30),
                        w: r.width, h: r.height}; })

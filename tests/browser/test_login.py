@@ -21,7 +21,7 @@ def test_a_guard_logs_in_on_a_phone_and_lands_home(live_server, phone):
     page.get_by_label("密码").fill(GUARD_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{live_server.url}/")
-    assert "你好，王师傅" in page.locator("h1").inner_text()
+    assert "你好，王师傅" in page.locator(".greeting").inner_text()
     screenshot(page, "home-zh-CN")
     assert page.evaluate(SMALL_TARGETS_JS) == []
 

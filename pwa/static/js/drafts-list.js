@@ -1,0 +1,20 @@
+// "My reports" also lists the drafts still on this phone, so none is forgotten.
+import * as drafts from "./drafts.js";
+
+const section = document.getElementById("local-drafts");
+const list = document.getElementById("draft-list");
+
+drafts.all().then((items) => {
+  const open = items.filter((d) => !d.sent);
+  if (!open.length) return;
+  for (const d of open) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.className = "list-link";
+    a.href = `/report/${encodeURIComponent(d.incident)}`;
+    a.textContent = `${d.title || d.incident} · ${new Date(d.started).toLocaleString()}`;
+    li.append(a);
+    list.append(li);
+  }
+  section.hidden = false;
+}).catch(() => {});

@@ -1,0 +1,267 @@
+// The report flow: tick steps (each tick is timed), photos, severity,
+// location, notes; review; send. Every change is kept in the draft at once.
+import * as drafts from "./drafts.js";
+import { compress } from "./photo.js";
+
+const data = JSON.parse(document.getElementById("flow-data").textContent);
+const t = data.t;
+const $ = (id) => document.getElementById(id);
+const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
+const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
+const headers = { "X-Requested-With": "onsite" };
+
+const siteInput = $("site");
+let draft = null;
+const urls = new Map(); // photo id -> object URL, freed when removed
+
+function save() {
+  $("draft-state").textContent = t.draft_saved;
+  return drafts.save(draft);
+}
+
+// --- steps -------------------------------------------------------------------
+
+function showStep(index) {
+  const box = document.querySelector(`.step-box[data-index="${index}"]`);
+  const time = document.querySelector(`.check-time[data-index="${index}"]`);
+  const at = draft.steps[index];
+  box.checked = Boolean(at);
+  box.closest(".check").classList.toggle("done", Boolean(at));
+  time.textContent = at ? clock(at) : "";
+  time.dateTime = at || "";
+}
+
+for (const box of document.querySelectorAll(".step-box")) {
+  box.addEventListener("change", () => {
+    const index = box.dataset.index;
+    if (box.checked) draft.steps[index] = new Date().toISOString();
+    else delete draft.steps[index]; // an untick before sending is a correction
+    showStep(index);
+    save();
+  });
+}
+
+for (const button of document.querySelectorAll(".copy-reply")) {
+  button.addEventListener("click", async () => {
+    const text = button.parentElement.querySelector(".reply-text").textContent.trim();
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const area = Object.assign(document.createElement("textarea"), { value: text });
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    button.textContent = t.copied;
+  });
+}
+
+for (const button of document.querySelectorAll(".take-photo")) {
+  button.addEventListener("click", () => $("photo-input").click());
+}
+
+// --- photos ------------------------------------------------------------------
+
+function photoTile(photo, removable) {
+  if (!urls.has(photo.id)) urls.set(photo.id, URL.createObjectURL(photo.blob));
+  const figure = document.createElement("figure");
+  figure.className = "photo";
+  const img = Object.assign(document.createElement("img"), { src: urls.get(photo.id), alt: "" });
+  figure.append(img);
+  if (removable) {
+    const remove = Object.assign(document.createElement("button"), {
+      type: "button", className: "photo-remove", textContent: "✕",
+    });
+    remove.setAttribute("aria-label", t.remove);
+    remove.addEventListener("click", () => {
+      draft.photos = draft.photos.filter((p) => p.id !== photo.id);
+      URL.revokeObjectURL(urls.get(photo.id));
+      urls.delete(photo.id);
+      showPhotos();
+      save();
+    });
+    figure.append(remove);
+  }
+  return figure;
+}
+
+function showPhotos() {
+  $("photo-grid").replaceChildren(...draft.photos.map((p) => photoTile(p, true)));
+}
+
+$("photo-input").addEventListener("change", async (event) => {
+  for (const file of event.target.files) {
+    const blob = await compress(file);
+    draft.photos.push({ id: crypto.randomUUID(), blob, type: blob.type || file.type });
+  }
+  event.target.value = "";
+  showPhotos();
+  save();
+});
+
+// --- severity, location, notes -----------------------------------------------
+
+for (const radio of document.querySelectorAll('input[name="severity"]')) {
+  radio.addEventListener("change", () => { draft.severity = radio.value; save(); });
+}
+
+$("location-text").addEventListener("input", (e) => { draft.location.text = e.target.value; save(); });
+siteInput?.addEventListener("change", () => { draft.site = siteInput.value; save(); });
+
+$("use-gps").addEventListener("click", () => {
+  $("gps-state").textContent = t.gps_wait;
+  navigator.geolocation.getCurrentPosition(
+    (pos) => {
+      const { latitude, longitude, accuracy } = pos.coords;
+      Object.assign(draft.location, { lat: latitude, lng: longitude, accuracy_m: accuracy });
+      showGps();
+      save();
+    },
+    () => { $("gps-state").textContent = t.gps_denied; },
+    { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 },
+  );
+});
+
+function showGps() {
+  const { lat, lng, accuracy_m: acc } = draft.location;
+  $("gps-state").textContent = lat == null ? "" :
+    `${lat.toFixed(5)}, ${lng.toFixed(5)} · ${fmt(t.gps_ok, { m: Math.round(acc ?? 0) })}`;
+}
+
+$("notes").addEventListener("input", (e) => {
+  draft.notes = e.target.value;
+  $("notes-count").textContent = draft.notes.length;
+  save();
+});
+
+// --- review and send -----------------------------------------------------------
+
+function severity() {
+  return draft.severity || document.querySelector('input[name="severity"]:checked').value;
+}
+
+function review() {
+  const ticked = Object.keys(draft.steps).map(Number).sort((a, b) => a - b);
+  const stepText = (i) => document.querySelector(`.check[data-index="${i}"] .check-text`).textContent;
+  const rows = [
+    [t.type, data.title],
+    [t.severity, t.sev[severity()]],
+    [t.steps, ticked.length ? ticked.map((i) => `${clock(draft.steps[i])} ${stepText(i)}`).join("\n") : t.none],
+    [t.location, [draft.location.text, draft.location.lat == null ? "" :
+      `GPS ±${Math.round(draft.location.accuracy_m ?? 0)} m`].filter(Boolean).join(" · ") || t.none],
+    [t.notes, draft.notes || t.none],
+    [t.photos, String(draft.photos.length)],
+  ];
+  $("summary").replaceChildren(...rows.flatMap(([k, v]) => [
+    Object.assign(document.createElement("dt"), { textContent: k }),
+    Object.assign(document.createElement("dd"), { textContent: v, className: "prewrap" }),
+  ]));
+  $("review-photos").replaceChildren(...draft.photos.map((p) => photoTile(p, false)));
+  $("fill").hidden = true;
+  $("review").hidden = false;
+  scrollTo(0, 0);
+}
+
+$("to-review").addEventListener("click", () => { drafts.flush(); review(); });
+$("back-to-fill").addEventListener("click", () => { $("review").hidden = true; $("fill").hidden = false; });
+
+function body() {
+  const steps = Object.entries(draft.steps)
+    .map(([index, at]) => ({ index: Number(index), checked_at: at }))
+    .sort((a, b) => a.index - b.index);
+  return {
+    site: draft.site,
+    incident_type: data.incident,
+    severity: severity(),
+    occurred_at: draft.started,
+    client_sent_at: new Date().toISOString(),
+    playbook_version: data.version,
+    location: draft.location,
+    notes: draft.notes,
+    steps,
+  };
+}
+
+function fail(message) {
+  $("send-state").textContent = "";
+  $("send-error").textContent = message;
+  $("send-error").hidden = false;
+  $("send").disabled = false;
+}
+
+$("send").addEventListener("click", async () => {
+  $("send").disabled = true;
+  $("send-error").hidden = true;
+  $("send-state").textContent = t.sending;
+  draft.severity = severity();
+  await drafts.save(draft, { now: true });
+  let response;
+  try {
+    response = await fetch(`/api/reports/${draft.id}`, {
+      method: "PUT",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body: JSON.stringify(body()),
+    });
+  } catch {
+    return fail(t.offline); // no signal: everything stays in the draft
+  }
+  if (response.status === 401) return fail(t.login);
+  if (!response.ok) {
+    const error = await response.json().catch(() => null);
+    return fail(error?.error?.message || `HTTP ${response.status}`);
+  }
+  // Text first (the supervisors are told now), then the photos one by one.
+  for (const [n, photo] of [...draft.photos].entries()) {
+    $("send-state").textContent = fmt(t.photo_progress, { n: n + 1, total: draft.photos.length });
+    let sent;
+    try {
+      sent = await fetch(`/api/reports/${draft.id}/photos/${photo.id}`, {
+        method: "PUT",
+        headers: { ...headers, "Content-Type": photo.type || "application/octet-stream" },
+        body: photo.blob,
+      });
+    } catch {
+      draft.sent = true; // the report is in; photos wait in the draft
+      await drafts.save(draft, { now: true });
+      return fail(t.offline);
+    }
+    if (!sent.ok) {
+      const error = await sent.json().catch(() => null);
+      draft.sent = true;
+      await drafts.save(draft, { now: true });
+      return fail(error?.error?.message || `HTTP ${sent.status}`);
+    }
+    draft.photos = draft.photos.filter((p) => p.id !== photo.id);
+    await drafts.save(draft, { now: true });
+  }
+  await drafts.remove(data.incident);
+  location.assign(`/reports/${draft.id}`);
+});
+
+// --- start: restore the draft or begin one --------------------------------------
+
+async function start() {
+  draft = await drafts.load(data.incident).catch(() => null);
+  if (draft) {
+    $("draft-state").textContent = t.draft_restored;
+  } else {
+    draft = drafts.newDraft(data.incident, siteInput?.value);
+  }
+  draft.title = data.title;
+  if (siteInput && draft.site) siteInput.value = draft.site;
+  draft.site = siteInput?.value;
+  for (const box of document.querySelectorAll(".step-box")) showStep(box.dataset.index);
+  if (draft.severity) {
+    const radio = document.querySelector(`input[name="severity"][value="${draft.severity}"]`);
+    if (radio) radio.checked = true;
+  }
+  $("location-text").value = draft.location.text;
+  $("notes").value = draft.notes;
+  $("notes-count").textContent = draft.notes.length;
+  showGps();
+  showPhotos();
+  document.body.dataset.ready = "true"; // for tests: the draft is loaded
+}
+
+start();
