@@ -15,7 +15,7 @@ from PIL import Image
 from server.models import Event, Photo
 from tests.conftest import CSRF, login
 from tests.routes.test_reports import iso, lift_id
-from tests.test_photos import PHOTOS, png_bomb
+from tests.test_photos import PHOTOS, needs_photos, png_bomb
 
 JPEG = {**CSRF, "Content-Type": "image/jpeg"}
 
@@ -65,7 +65,7 @@ async def test_a_photo_is_stored_once_and_served_without_metadata(app, client, r
     assert [e["kind"] for e in report["events"]] == ["created", "photo"]
 
 
-@pytest.mark.skipif(not PHOTOS.exists(), reason="no sample photos")
+@needs_photos
 async def test_gps_goes_into_the_database_and_not_into_the_served_file(client, report_id):
     raw = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()
     photo = (await upload(client, report_id, uuid.uuid4(), raw)).json()
