@@ -309,23 +309,28 @@ class Deliverer:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
 
     async def _claim(self, limit: int) -> list[PushDelivery]:
-        """Take due rows, leasing them so a crash mid-send retries them later."""
+        """Take due rows in one UPDATE, stamping them with a lease of our own.
+
+        The stamp (lease end plus a random microsecond offset) is both the
+        lease, after which a crashed server's rows are due again, and the
+        claim token: of several servers, each gets only the rows it stamped.
+        """
         now = datetime.now(UTC)
-        due = (
+        due = list(
             await PushDelivery.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
             .order_by("next_attempt_at")
             .limit(limit)
-            .values_list("id", "next_attempt_at")
+            .values_list("id", flat=True)
         )
-        claimed = []
-        for delivery_id, seen_at in due:
-            # Compare-and-set on next_attempt_at: of several servers, one wins.
-            won = await PushDelivery.filter(
-                Q(id=delivery_id) & Q(status=DeliveryStatus.PENDING) & Q(next_attempt_at=seen_at)
-            ).update(next_attempt_at=now + LEASE)
-            if won:
-                claimed.append(delivery_id)
-        return await PushDelivery.filter(id__in=claimed) if claimed else []
+        if not due:
+            return []
+        stamp = now + LEASE + timedelta(microseconds=random.randrange(1, 999_999))
+        await PushDelivery.filter(
+            Q(id__in=due) & Q(status=DeliveryStatus.PENDING) & Q(next_attempt_at__lte=now)
+        ).update(next_attempt_at=stamp)
+        return await PushDelivery.filter(id__in=due, next_attempt_at=stamp).prefetch_related(
+            "subscription"
+        )
 
     async def _send_one(self, delivery: PushDelivery) -> None:
         assert self.client is not None
@@ -356,10 +361,6 @@ class Deliverer:
             pass
         elif status is not None and 200 <= status < 300:
             delivery.status = DeliveryStatus.SENT
-            if delivery.subscription_id:  # type: ignore[attr-defined]
-                await PushSubscription.filter(id=delivery.subscription_id).update(  # type: ignore[attr-defined]
-                    last_success_at=datetime.now(UTC)
-                )
         elif status in (404, 410):
             delivery.status = DeliveryStatus.GONE
             await PushSubscription.filter(endpoint=delivery.endpoint).delete()
@@ -384,8 +385,8 @@ class Deliverer:
             asyncio.get_running_loop().call_later(delay, self.wake.set)
 
     async def _encrypt(self, delivery: PushDelivery) -> tuple[bytes, dict[str, str]]:
-        sub = await PushSubscription.get_or_none(endpoint=delivery.endpoint)
-        if sub is None:
+        sub = delivery.subscription  # prefetched with the claim
+        if sub is None:  # unsubscribed (or gone) since the message was queued
             raise ValueError("the subscription was removed")
         subscription = WebPushSubscription.model_validate(
             {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
