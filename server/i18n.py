@@ -61,10 +61,6 @@ def request_language(request: Request, default: str) -> str:
     return normalise(default) or "zh-CN"
 
 
-def gettext_for(lang: str) -> gettext.NullTranslations:
-    return translations(lang)
-
-
 class LanguageMiddleware:
     """Sets ``request.state.lang`` for the templates and the API."""
 

@@ -201,18 +201,57 @@ async def enqueue_for_report(
 ) -> int:
     """A delivery row per subscription of ``recipients``: the durable outbox."""
     subs = await PushSubscription.filter(user_id__in=[u.id for u in recipients])
+    return await _queue(
+        subs,
+        lambda sub: payload(kind, report, title, site_name, sub.language),
+        report=report,
+        urgency=URGENCY[report.severity],
+        ttl=TTL[report.severity],
+        # One Topic per report: a newer alert replaces a stale one that is
+        # still waiting at the push service.
+        topic=report.id.hex[:32],
+    )
+
+
+async def enqueue_test(user: User) -> int:
+    """A test notification to every device of ``user``, in each device's language."""
+
+    def message(sub: PushSubscription) -> dict:
+        text = _TEXT.get(sub.language, _TEXT["zh-CN"])
+        return {
+            "title": text["test"],
+            "body": text["test_body"],
+            "url": "/me",
+            "report_id": None,
+            "severity": "low",
+            "kind": "test",
+        }
+
+    subs = await PushSubscription.filter(user_id=user.id)
+    return await _queue(
+        subs, message, report=None, urgency="normal", ttl=TTL[Severity.LOW], topic="test"
+    )
+
+
+async def _queue(
+    subs: list[PushSubscription],
+    message,
+    *,
+    report: Report | None,  # noqa: ANN001
+    urgency: str,
+    ttl: int,
+    topic: str,
+) -> int:
     now = datetime.now(UTC)
     rows = [
         PushDelivery(
             subscription=sub,
             report=report,
             endpoint=sub.endpoint,
-            payload=payload(kind, report, title, site_name, sub.language),
-            urgency=URGENCY[report.severity],
-            ttl_seconds=TTL[report.severity],
-            # One Topic per report: a newer alert replaces a stale one that
-            # is still waiting at the push service.
-            topic=report.id.hex[:32],
+            payload=message(sub),
+            urgency=urgency,
+            ttl_seconds=ttl,
+            topic=topic,
             next_attempt_at=now,
         )
         for sub in subs
@@ -358,7 +397,7 @@ class Deliverer:
             duration_ms=int((time.perf_counter() - started) * 1000),
         )
         if delivery.status == DeliveryStatus.FAILED:
-            pass
+            pass  # unusable keys, decided above: nothing to retry
         elif status is not None and 200 <= status < 300:
             delivery.status = DeliveryStatus.SENT
         elif status in (404, 410):

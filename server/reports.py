@@ -298,9 +298,9 @@ async def tick_step(
     """Record one ticked step after the report was sent. Returns True if new."""
     incident = library.incident(report.incident_type)
     count = len(incident.handling) if incident else 0
-    now = datetime.now(UTC)
-    _check_steps([StepIn(index=index, checked_at=body.checked_at)], count, now)
-    return await _merge_steps(report, [StepIn(index=index, checked_at=body.checked_at)], user)
+    step = [StepIn(index=index, checked_at=body.checked_at)]
+    _check_steps(step, count, datetime.now(UTC))
+    return await _merge_steps(report, step, user)
 
 
 # --- reading ----------------------------------------------------------------
@@ -318,6 +318,12 @@ async def _site_for_report(user: User, code: str) -> Site:
         site = await user.sites.filter(code=code).first()
         if site is not None:
             return site
+    site = await _site_by_code(code)
+    await require_site(user, site)
+    return site
+
+
+async def _site_by_code(code: str) -> Site:
     site = await Site.get_or_none(code=code)
     if site is None:
         raise ApiError(
@@ -326,7 +332,6 @@ async def _site_for_report(user: User, code: str) -> Site:
             f"site: no site {code!r}.",
             fields=[{"field": "site", "message": "unknown"}],
         )
-    await require_site(user, site)
     return site
 
 
@@ -436,9 +441,7 @@ async def list_reports(user: User, query: ListQuery) -> dict[str, Any]:
     if query.type:
         qs = qs.filter(incident_type=query.type)
     if query.site:
-        site = await Site.get_or_none(code=query.site)
-        if site is None:
-            raise ApiError(422, "unknown_site", f"site: no site {query.site!r}.")
+        site = await _site_by_code(query.site)
         await require_site(user, site)
         qs = qs.filter(site_id=site.id)
     if query.since:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,6 @@ class Settings:
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:onsite@localhost"
     debug: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def sqlite_path(self) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,8 +12,8 @@ from starlette.routing import Route
 
 from server.auth import current_user, requires
 from server.errors import parse_body
-from server.models import PushDelivery, PushSubscription, Severity
-from server.push import _TEXT, TTL, b64url_decode
+from server.models import PushSubscription
+from server.push import b64url_decode, enqueue_test
 
 
 def _loopback(host: str | None) -> bool:
@@ -151,34 +150,10 @@ async def send_test(request: Request) -> Response:
     responses:
       202: {description: "{queued: n}"}
     """
-    user = current_user(request)
-    subs = await PushSubscription.filter(user_id=user.id)
-    now = datetime.now(UTC)
-    rows = []
-    for sub in subs:
-        text = _TEXT.get(sub.language, _TEXT["zh-CN"])
-        rows.append(
-            PushDelivery(
-                subscription=sub,
-                endpoint=sub.endpoint,
-                urgency="normal",
-                ttl_seconds=TTL[Severity.LOW],
-                topic="test",
-                next_attempt_at=now,
-                payload={
-                    "title": text["test"],
-                    "body": text["test_body"],
-                    "url": "/me",
-                    "report_id": None,
-                    "severity": "low",
-                    "kind": "test",
-                },
-            )
-        )
-    if rows:
-        await PushDelivery.bulk_create(rows)
+    queued = await enqueue_test(current_user(request))
+    if queued:
         request.app.state.deliverer.kick()
-    return JSONResponse({"queued": len(rows)}, status_code=202)
+    return JSONResponse({"queued": queued}, status_code=202)
 
 
 routes = [
