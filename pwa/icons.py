@@ -41,8 +41,23 @@ def icon(size: int, safe: float) -> Image.Image:
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def badge(size: int) -> Image.Image:
+    """The notification badge: the shield alone, white on transparent.
+
+    Android draws a badge as a mask (only its alpha counts), so the mark is
+    cut out of the shield rather than painted on it.
+    """
+    full = icon(size, 0.9)
+    # White pixels of the icon are the shield; the red ones the background and the mark.
+    mask = full.convert("L").point(lambda v: 255 if v > 200 else 0)
+    out = Image.new("RGBA", full.size, (255, 255, 255, 0))
+    out.paste((255, 255, 255, 255), mask=mask)
+    return out
+
+
 if __name__ == "__main__":
     icon(192, 0.8).save(OUT / "icon-192.png", optimize=True)
     icon(512, 0.8).save(OUT / "icon-512.png", optimize=True)
     icon(512, 0.6).save(OUT / "icon-maskable-512.png", optimize=True)
     icon(180, 0.8).save(OUT / "apple-touch-icon.png", optimize=True)
+    badge(96).save(OUT / "badge-96.png", optimize=True)

@@ -28,6 +28,20 @@ from server.routes import playbooks as playbook_routes
 from server.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "pwa" / "static"
+
+
+class StaticAssets(StaticFiles):
+    """Static files that the browser checks again (ETag) before each use.
+
+    Modules import each other without a version in the URL, so a heuristic
+    HTTP cache could mix two builds; with the service worker in place the
+    files come from its per-build cache instead.
+    """
+
+    async def get_response(self, path: str, scope):  # noqa: ANN001, ANN201
+        response = await super().get_response(path, scope)
+        response.headers.setdefault("Cache-Control", "no-cache")
+        return response
 log = logging.getLogger("onsite")
 
 
@@ -67,7 +81,7 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
         *playbook_routes.routes,
         *openapi.routes,
         *pages.routes,
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", StaticAssets(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
         Middleware(GZipMiddleware, minimum_size=1024),

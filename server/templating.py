@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from server import __version__
+from server.build import build_id
 from server.auth import csrf_token, set_csrf_cookie
 from server.i18n import LANGUAGES, translations
 
@@ -54,7 +54,7 @@ def _environment() -> jinja2.Environment:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["localtime"] = _localtime
     env.globals["languages"] = LANGUAGES
-    env.globals["version"] = __version__
+    env.globals["version"] = build_id()
     return env
 
 

@@ -1,19 +1,53 @@
-// Onsite service worker: event wiring only.
-// The caching strategies, the precache list and the offline outbox come with
-// the offline-first work; until then every request goes to the network as if
-// there were no worker, but the app is installable and the worker is in place
-// so that the update path already works.
+// Onsite service worker: the events, wired to the modules that do the work.
+//   precache.js     what the phone keeps offline, and when it is fetched
+//   strategies.js   how each request is answered (network-first, cache-first)
+//   notify.js       push notifications and clicks on them
+//   ../outbox/      the reports waiting on the phone, shared with the pages
+// The server writes the build into VERSION (and into every import below), so
+// any change to the app's files makes a new worker and new caches.
 
-const VERSION = "0.1.0";
+import { install, activate, warm, forgetPages } from "/static/js/sw/precache.js?v=__BUILD__";
+import { respond } from "/static/js/sw/strategies.js?v=__BUILD__";
+import { showPush, openFromNotification, resubscribe } from "/static/js/sw/notify.js?v=__BUILD__";
+import { sync } from "/static/js/outbox/queue.js?v=__BUILD__";
 
-self.addEventListener("install", () => {
-  self.skipWaiting();
+const VERSION = "__BUILD__";
+
+self.addEventListener("install", (event) => {
+  // The first worker takes over at once; a newer one waits for the pages to
+  // say when (the guard is idle, or tapped "update"), see app.js.
+  event.waitUntil(install(VERSION).then(() => {
+    if (!self.registration.active) return self.skipWaiting();
+  }));
 });
 
 self.addEventListener("activate", (event) => {
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(activate(VERSION).then(() => self.clients.claim()));
+});
+
+self.addEventListener("fetch", (event) => {
+  const answer = respond(event.request, VERSION);
+  if (answer) event.respondWith(answer);
 });
 
 self.addEventListener("message", (event) => {
-  if (event.data === "version") event.source?.postMessage({ version: VERSION });
+  const data = event.data || {};
+  const reply = (message) => event.source?.postMessage(message);
+  if (data.type === "version") reply({ type: "version", version: VERSION });
+  if (data.type === "skip-waiting") self.skipWaiting();
+  if (data.type === "warm") event.waitUntil(warm(VERSION).then((n) => reply({ type: "warmed", pages: n, version: VERSION })));
+  if (data.type === "logout") event.waitUntil(forgetPages());
 });
+
+// Background Sync, where the browser has it: the outbox is sent even when no
+// page is open. A retryable failure throws, so the browser tries again later.
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "outbox") return;
+  event.waitUntil(sync({ force: true }).then((result) => {
+    if (result.retry) throw new Error("outbox: will retry");
+  }));
+});
+
+self.addEventListener("push", (event) => event.waitUntil(showPush(event)));
+self.addEventListener("notificationclick", (event) => event.waitUntil(openFromNotification(event)));
+self.addEventListener("pushsubscriptionchange", (event) => event.waitUntil(resubscribe(event)));

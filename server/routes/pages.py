@@ -1,4 +1,5 @@
-"""The HTML pages of the shell: home, login, logout, language, manifest, worker."""
+"""The pages of the shell: login, logout, language, me, outbox, offline,
+the manifest, and the service worker with its precache list."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.auth import Sessions, authenticate, check_form_csrf
+from server.build import build_id, static_assets
 from server.i18n import LANG_COOKIE, normalise
 from server.templating import render
 
 PWA_DIR = Path(__file__).resolve().parents[2] / "pwa"
+# Pages every logged-in phone keeps, besides each playbook guide and report flow.
+SHELL_PAGES = ("/", "/reports", "/outbox", "/playbooks", "/me")
 
 
 def safe_next(target: str | None) -> str:
@@ -80,12 +84,46 @@ async def manifest(request: Request) -> Response:
 
 async def service_worker(request: Request) -> Response:
     # Served from the root so that its scope covers every page; never cached
-    # by HTTP so that an update is seen at the next navigation.
-    return FileResponse(
-        PWA_DIR / "sw" / "sw.js",
+    # by HTTP so that an update is seen at the next navigation. The build id
+    # is written in, so the script's bytes change whenever the app does.
+    script = (PWA_DIR / "sw" / "sw.js").read_text().replace("__BUILD__", build_id())
+    return Response(
+        script,
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
     )
+
+
+async def precache_list(request: Request) -> Response:
+    """What a phone keeps for offline use: the build's assets and the pages."""
+    incidents = [i.id for i in request.app.state.playbooks.incidents()]
+    pages = [
+        *SHELL_PAGES,
+        *(f"/playbooks/{i}" for i in incidents),
+        *(f"/report/{i}" for i in incidents),
+        "/api/playbooks",
+    ]
+    return JSONResponse(
+        {"version": build_id(), "assets": [*static_assets(), "/offline"], "pages": pages},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def offline_page(request: Request) -> Response:
+    return render(request, "offline.html")
+
+
+async def me_page(request: Request) -> Response:
+    user = request.state.user
+    if user is None:
+        return RedirectResponse("/login?next=/me", status_code=303)
+    return render(request, "me.html", sites=await user.sites.all().order_by("code"))
+
+
+async def outbox_page(request: Request) -> Response:
+    # Served without a session too: a guard whose login expired must still
+    # see what waits on the phone (the list itself lives on the phone).
+    return render(request, "outbox.html")
 
 
 routes = [
@@ -95,4 +133,8 @@ routes = [
     Route("/lang/{lang}", set_language, methods=["GET"], include_in_schema=False),
     Route("/manifest.webmanifest", manifest, methods=["GET"], include_in_schema=False),
     Route("/sw.js", service_worker, methods=["GET"], include_in_schema=False),
+    Route("/sw/precache.json", precache_list, methods=["GET"], include_in_schema=False),
+    Route("/offline", offline_page, methods=["GET"], include_in_schema=False),
+    Route("/me", me_page, methods=["GET"], include_in_schema=False),
+    Route("/outbox", outbox_page, methods=["GET"], include_in_schema=False),
 ]

@@ -1,11 +1,142 @@
-// Entry point of every page: registers the service worker.
-// The offline outbox and sync arrive with their own modules (see STYLE.md).
+// Entry point of every page: the service worker, its updates, and the
+// triggers that send the outbox (see outbox/queue.js for the sync itself).
+import { sync, nextDue } from "./outbox/queue.js";
+import * as store from "./outbox/store.js";
+
+const body = document.body;
+const loggedIn = Boolean(body.dataset.user);
+const $ = (id) => document.getElementById(id);
+
+// --- the outbox: badge, banners, and when to send -------------------------------
+
+async function showOutbox() {
+  const open = await store.open().catch(() => []);
+  const badge = $("outbox-count");
+  if (badge) {
+    badge.textContent = String(open.length);
+    badge.hidden = open.length === 0;
+  }
+  const needLogin = open.length > 0 && (await store.meta("login").catch(() => null)) === "needed";
+  if ($("login-needed")) $("login-needed").hidden = !needLogin || location.pathname === "/login";
+}
+
+let timer = null;
+
+async function schedule() {
+  clearTimeout(timer);
+  const due = await nextDue().catch(() => null);
+  if (due == null) return;
+  // Where there is no Background Sync (iOS Safari, Firefox), this timer is
+  // what sends a report once the signal is back; elsewhere it is a second
+  // chance while the app is open. The delay is the item's jittered backoff.
+  timer = setTimeout(() => send({}), Math.max(1000, due - Date.now()));
+}
+
+async function send(options = { force: true }) {
+  if (!loggedIn) return { auth: true };
+  const result = await sync(options);
+  if (result.retry) await registerBackgroundSync();
+  await schedule();
+  await showOutbox();
+  return result;
+}
+
+async function registerBackgroundSync() {
+  try {
+    const registration = await navigator.serviceWorker?.ready;
+    await registration?.sync?.register("outbox");
+  } catch {
+    // not offered by this browser: the timer above does the work
+  }
+}
+
+// The report flow says when a report went into the outbox: ask the browser
+// to keep our storage (never evicted under pressure) and for a Background Sync.
+addEventListener("onsite:queued", async () => {
+  navigator.storage?.persist?.().catch(() => {});
+  await registerBackgroundSync();
+  await schedule();
+  await showOutbox();
+});
+
+store.listen(() => { showOutbox(); });
+addEventListener("online", () => { send(); });
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") send();
+});
+showOutbox();
+if (loggedIn) send();
+
+// --- the service worker and its updates ------------------------------------------
+
+let lastInput = Date.now();
+for (const type of ["pointerdown", "keydown", "input", "scroll"]) {
+  addEventListener(type, () => { lastInput = Date.now(); }, { passive: true, capture: true });
+}
+// Reloading under a guard's thumb would be rude: a new version is applied at
+// once only after a minute without a touch, or while the app is hidden.
+const IDLE_MS = 60_000;
+
+function offerUpdate(worker) {
+  const apply = () => worker.postMessage({ type: "skip-waiting" });
+  if ($("update-ready")) {
+    $("update-ready").hidden = false;
+    $("update-now").addEventListener("click", apply, { once: true });
+  }
+  const idle = setInterval(() => {
+    const busy = body.dataset.busy === "true"; // a send in progress
+    if (!busy && (document.hidden || Date.now() - lastInput > IDLE_MS)) {
+      clearInterval(idle);
+      apply();
+    }
+  }, 5000);
+}
+
+function warm(registration) {
+  const key = `onsite-warm-${body.dataset.build}-${body.dataset.user}`;
+  const done = () => { document.documentElement.dataset.offlineReady = "true"; body.dispatchEvent(new Event("offline-ready")); };
+  if (sessionStorage.getItem(key)) return done();
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data?.type === "warmed") {
+      sessionStorage.setItem(key, "1");
+      done();
+    }
+  });
+  registration.active?.postMessage({ type: "warm" });
+}
 
 if ("serviceWorker" in navigator) {
-  // After load, so that registering never competes with the first paint.
-  window.addEventListener("load", () => {
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((err) => {
-      console.warn("service worker not registered", err);
-    });
+  const hadController = Boolean(navigator.serviceWorker.controller);
+  let reloading = false;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    // The first worker taking control needs no reload; a new version does.
+    if (!hadController || reloading) return;
+    reloading = true;
+    location.reload();
   });
+  navigator.serviceWorker
+    .register("/sw.js", { type: "module", scope: "/", updateViaCache: "none" })
+    .then((registration) => {
+      if (registration.waiting && navigator.serviceWorker.controller) offerUpdate(registration.waiting);
+      registration.addEventListener("updatefound", () => {
+        const worker = registration.installing;
+        worker?.addEventListener("statechange", () => {
+          if (worker.state === "installed" && navigator.serviceWorker.controller) offerUpdate(worker);
+        });
+      });
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible") registration.update().catch(() => {});
+      });
+      return navigator.serviceWorker.ready;
+    })
+    .then((registration) => { if (loggedIn) warm(registration); })
+    .catch((error) => console.warn("service worker not registered", error));
+
+  // Logging out forgets the pages kept for this user (the outbox stays:
+  // its reports wait for the guard who made them).
+  for (const form of document.querySelectorAll('form[action="/logout"]')) {
+    form.addEventListener("submit", () => {
+      navigator.serviceWorker.controller?.postMessage({ type: "logout" });
+    });
+  }
 }

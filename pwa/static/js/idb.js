@@ -1,9 +1,14 @@
 // A tiny promise wrapper over IndexedDB: one database, named stores.
-// The outbox (a later layer) builds on the same wrapper.
+// Used by the pages and by the service worker alike.
 
 const DB_NAME = "onsite";
-const DB_VERSION = 1;
-const STORES = { drafts: { keyPath: "incident" } };
+const DB_VERSION = 2;
+const STORES = {
+  drafts: { keyPath: "incident" }, // the report being made, per incident type
+  outbox: { keyPath: "id" },       // reports waiting to be sent (and recently sent)
+  blobs: { keyPath: "id" },        // the photo files of outbox reports, by photo id
+  meta: { keyPath: "key" },        // small flags, such as "the session expired"
+};
 
 let opening = null;
 
@@ -12,29 +17,47 @@ export function open() {
     opening = new Promise((resolve, reject) => {
       const req = indexedDB.open(DB_NAME, DB_VERSION);
       req.onupgradeneeded = () => {
+        // Upgrades only add stores: whatever waits on the phone stays.
         for (const [name, options] of Object.entries(STORES)) {
           if (!req.result.objectStoreNames.contains(name)) req.result.createObjectStore(name, options);
         }
       };
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const db = req.result;
+        // A newer version of the app (another tab, a new worker) wants to
+        // upgrade: let it, and open again on the next call.
+        db.onversionchange = () => { db.close(); opening = null; };
+        resolve(db);
+      };
+      req.onerror = () => { opening = null; reject(req.error); };
     });
   }
   return opening;
 }
 
-function run(store, mode, work) {
+// Run ``work`` in one transaction over ``stores``; it gets the stores by
+// name. Resolves with what ``work`` returned (or its requests' results)
+// once the transaction has committed: a write is only safe once durable.
+export function transaction(stores, mode, work) {
+  const names = [].concat(stores);
   return open().then((db) => new Promise((resolve, reject) => {
-    const tx = db.transaction(store, mode);
-    const req = work(tx.objectStore(store));
-    // Resolve on commit, not on the request: a write is only safe once durable.
-    tx.oncomplete = () => resolve(req ? req.result : undefined);
+    const tx = db.transaction(names, mode, { durability: "strict" });
+    const byName = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
+    let result;
+    Promise.resolve(work(byName)).then((value) => { result = value; }, (error) => { tx.abort(); reject(error); });
+    tx.oncomplete = () => resolve(result instanceof IDBRequest ? result.result : result);
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error);
   }));
 }
 
-export const get = (store, key) => run(store, "readonly", (s) => s.get(key));
-export const getAll = (store) => run(store, "readonly", (s) => s.getAll());
-export const put = (store, value) => run(store, "readwrite", (s) => s.put(value));
-export const del = (store, key) => run(store, "readwrite", (s) => s.delete(key));
+// A request's result as a promise, for use inside ``transaction``.
+export const request = (req) => new Promise((resolve, reject) => {
+  req.onsuccess = () => resolve(req.result);
+  req.onerror = () => reject(req.error);
+});
+
+export const get = (store, key) => transaction(store, "readonly", (s) => s[store].get(key));
+export const getAll = (store) => transaction(store, "readonly", (s) => s[store].getAll());
+export const put = (store, value) => transaction(store, "readwrite", (s) => s[store].put(value));
+export const del = (store, key) => transaction(store, "readwrite", (s) => s[store].delete(key));

@@ -1,6 +1,8 @@
 // The report flow: tick steps (each tick is timed), photos, severity,
 // location, notes; review; send. Every change is kept in the draft at once.
 import * as drafts from "./drafts.js";
+import * as outbox from "./outbox/store.js";
+import { sync } from "./outbox/queue.js";
 import { compress } from "./photo.js";
 
 const data = JSON.parse(document.getElementById("flow-data").textContent);
@@ -8,7 +10,6 @@ const t = data.t;
 const $ = (id) => document.getElementById(id);
 const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
 const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
-const headers = { "X-Requested-With": "onsite" };
 
 const siteInput = $("site");
 let draft = null;
@@ -183,60 +184,54 @@ function body() {
   };
 }
 
-function fail(message) {
-  $("send-state").textContent = "";
-  $("send-error").textContent = message;
-  $("send-error").hidden = false;
-  $("send").disabled = false;
-}
-
+// Sending puts the report into the outbox first (one transaction: it is a
+// draft or a queued report, never lost in between), then tries to send it
+// now. With a signal the guard lands on the report; without one, on the
+// outbox page, where it waits and goes by itself when the signal returns.
 $("send").addEventListener("click", async () => {
   $("send").disabled = true;
-  $("send-error").hidden = true;
+  document.body.dataset.busy = "true";
   $("send-state").textContent = t.sending;
   draft.severity = severity();
   await drafts.save(draft, { now: true });
-  let response;
+  const item = {
+    id: draft.id,
+    user: Number(document.body.dataset.user),
+    user_name: data.user_name,
+    title: data.title,
+    incident: data.incident,
+    created: new Date().toISOString(),
+    body: body(),
+    state: "waiting",
+    attempts: 0,
+    next_at: 0,
+    error: null,
+    text_sent: false,
+    photos: draft.photos.map((p) => ({
+      id: p.id, type: p.type, size: p.blob.size, state: "waiting", error: null,
+    })),
+  };
   try {
-    response = await fetch(`/api/reports/${draft.id}`, {
-      method: "PUT",
-      headers: { ...headers, "Content-Type": "application/json" },
-      body: JSON.stringify(body()),
-    });
-  } catch {
-    return fail(t.offline); // no signal: everything stays in the draft
+    await outbox.add(item, draft.photos, data.incident);
+  } catch (error) {
+    // The phone could not store it (storage full?): the draft is untouched.
+    $("send-state").textContent = "";
+    $("send-error").textContent = `${t.save_failed} (${error?.name || error})`;
+    $("send-error").hidden = false;
+    $("send").disabled = false;
+    document.body.dataset.busy = "false";
+    return;
   }
-  if (response.status === 401) return fail(t.login);
-  if (!response.ok) {
-    const error = await response.json().catch(() => null);
-    return fail(error?.error?.message || `HTTP ${response.status}`);
-  }
-  // Text first (the supervisors are told now), then the photos one by one.
-  for (const [n, photo] of [...draft.photos].entries()) {
-    $("send-state").textContent = fmt(t.photo_progress, { n: n + 1, total: draft.photos.length });
-    let sent;
-    try {
-      sent = await fetch(`/api/reports/${draft.id}/photos/${photo.id}`, {
-        method: "PUT",
-        headers: { ...headers, "Content-Type": photo.type || "application/octet-stream" },
-        body: photo.blob,
-      });
-    } catch {
-      draft.sent = true; // the report is in; photos wait in the draft
-      await drafts.save(draft, { now: true });
-      return fail(t.offline);
-    }
-    if (!sent.ok) {
-      const error = await sent.json().catch(() => null);
-      draft.sent = true;
-      await drafts.save(draft, { now: true });
-      return fail(error?.error?.message || `HTTP ${sent.status}`);
-    }
-    draft.photos = draft.photos.filter((p) => p.id !== photo.id);
-    await drafts.save(draft, { now: true });
-  }
-  await drafts.remove(data.incident);
-  location.assign(`/reports/${draft.id}`);
+  dispatchEvent(new Event("onsite:queued"));
+  await sync({
+    force: true,
+    progress: ({ photo, photos }) => {
+      $("send-state").textContent = fmt(t.photo_progress, { n: photo, total: photos });
+    },
+  });
+  const after = await outbox.get(draft.id);
+  document.body.dataset.busy = "false";
+  location.assign(after?.state === "sent" ? `/reports/${draft.id}` : `/outbox?id=${draft.id}`);
 });
 
 // --- start: restore the draft or begin one --------------------------------------

@@ -1,0 +1,102 @@
+// "Me": push notifications for this device, and whether it is ready offline.
+const { t } = JSON.parse(document.getElementById("me-data").textContent);
+const $ = (id) => document.getElementById(id);
+const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
+const HEADERS = { "X-Requested-With": "onsite", "Content-Type": "application/json" };
+
+const ios = /iPhone|iPad|iPod/.test(navigator.userAgent);
+const standalone = matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+
+function show(state, message = null) {
+  $("push").dataset.state = state;
+  $("push-status").textContent = message ?? t[state] ?? "";
+  $("push-on").hidden = state !== "off";
+  $("push-test").hidden = state !== "on";
+  $("push-off").hidden = state !== "on";
+}
+
+function error(message) {
+  $("push-error").textContent = message;
+  $("push-error").hidden = !message;
+}
+
+async function registration() {
+  return navigator.serviceWorker.ready;
+}
+
+async function refresh() {
+  $("push-ios").hidden = !(ios && !standalone);
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    return show("unsupported");
+  }
+  if (Notification.permission === "denied") return show("denied");
+  const subscription = await (await registration()).pushManager.getSubscription();
+  show(subscription && Notification.permission === "granted" ? "on" : "off");
+}
+
+async function api(method, url, body) {
+  const response = await fetch(url, { method, headers: HEADERS, body: body && JSON.stringify(body) });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => null);
+    throw new Error(problem?.error?.message || `HTTP ${response.status}`);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+// Permission is asked for only here, after the tap: a prompt out of the
+// blue is what people refuse.
+$("push-on").addEventListener("click", async () => {
+  error(null);
+  show("working");
+  try {
+    const permission = await Notification.requestPermission();
+    if (permission !== "granted") return show(permission === "denied" ? "denied" : "off");
+    const { public_key: key } = await api("GET", "/api/push/key");
+    const reg = await registration();
+    const subscription = (await reg.pushManager.getSubscription()) ||
+      (await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }));
+    await api("PUT", "/api/push/subscriptions", subscription.toJSON());
+    show("on");
+  } catch (e) {
+    error(fmt(t.failed, { reason: e.message || e }));
+    await refresh();
+  }
+});
+
+$("push-test").addEventListener("click", async () => {
+  error(null);
+  try {
+    await api("POST", "/api/push/test");
+    $("push-status").textContent = t.test_sent;
+  } catch (e) {
+    error(e.message);
+  }
+});
+
+$("push-off").addEventListener("click", async () => {
+  error(null);
+  show("working");
+  try {
+    const subscription = await (await registration()).pushManager.getSubscription();
+    if (subscription) {
+      await api("DELETE", "/api/push/subscriptions", { endpoint: subscription.endpoint });
+      await subscription.unsubscribe();
+    }
+  } catch (e) {
+    error(e.message);
+  }
+  await refresh();
+});
+
+refresh();
+
+// --- offline readiness and what waits -----------------------------------------------
+
+function ready() { $("offline-state").textContent = t.offline_ready; }
+if (document.documentElement.dataset.offlineReady) ready();
+document.body.addEventListener("offline-ready", ready);
+
+import("./outbox/store.js").then(async (store) => {
+  const open = await store.open();
+  $("logout-warning").hidden = open.length === 0;
+}).catch(() => {});

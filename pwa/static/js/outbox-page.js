@@ -1,0 +1,88 @@
+// The outbox page: every report waiting on this phone and each of its
+// photos, with its state; "send now"; delete only after a confirmation.
+import * as store from "./outbox/store.js";
+import { sync } from "./outbox/queue.js";
+
+const { t } = JSON.parse(document.getElementById("outbox-data").textContent);
+const $ = (id) => document.getElementById(id);
+const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
+const me = Number(document.body.dataset.user) || null;
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+function badge(state) {
+  return el("span", { className: `status status-${state}`, textContent: t[state] || state });
+}
+
+function reason(item) {
+  if (item.state === "failed") return fmt(t.reason, { m: item.error || "" });
+  if (item.user !== me && item.state !== "sent") return fmt(t.other_user, { name: item.user_name || item.user });
+  if (item.state === "waiting" && item.next_at > Date.now()) {
+    const s = Math.ceil((item.next_at - Date.now()) / 1000);
+    return [fmt(t.next_try, { s }), item.error].filter(Boolean).join(" · ");
+  }
+  return null;
+}
+
+function row(item) {
+  const when = new Date(item.body.occurred_at).toLocaleString([], { hour12: false });
+  const head = el("div", { className: "outbox-head" },
+    el("strong", { textContent: item.title || item.incident }), badge(item.state));
+  const info = el("p", { className: "muted small", textContent: `${when} · ${fmt(t.photos, { n: item.photos.length })}` });
+  const why = reason(item);
+  const photos = el("ul", { className: "outbox-photos" }, ...item.photos.map((p, i) =>
+    el("li", { className: "small" }, `${fmt(t.photo, { n: i + 1 })} `, badge(p.state),
+       p.error ? el("span", { className: "muted", textContent: ` ${p.error}` }) : null)));
+  const actions = el("div", { className: "two" });
+  if (item.state === "sent") {
+    actions.append(el("a", { className: "btn btn-block", href: `/reports/${item.id}`, textContent: t.open }));
+  } else {
+    const again = el("button", { type: "button", className: "btn btn-block", textContent: item.state === "failed" ? t.retry : t.send_now });
+    again.addEventListener("click", () => retry(item.id));
+    const drop = el("button", { type: "button", className: "btn btn-block btn-danger", textContent: t.delete });
+    drop.addEventListener("click", () => confirmDelete(item));
+    actions.append(again, drop);
+  }
+  return el("li", { className: `card outbox-item state-${item.state}`, id: `item-${item.id}` },
+    head, info, why ? el("p", { className: item.state === "failed" ? "alert small" : "small", textContent: why }) : null,
+    photos, actions);
+}
+
+async function render() {
+  const items = (await store.list()).reverse();
+  const open = items.filter((i) => i.state !== "sent");
+  $("outbox-list").replaceChildren(...items.map(row));
+  $("outbox-empty").hidden = items.length > 0;
+  $("send-all").hidden = !open.some((i) => i.user === me);
+  $("outbox-summary").textContent = items.length ? (open.length ? fmt(t.summary, { n: open.length }) : t.all_sent) : "";
+  document.body.dataset.outbox = JSON.stringify(items.map((i) => [i.id, i.state]));
+}
+
+async function retry(id) {
+  await store.update(id, (item) => {
+    item.state = "waiting";
+    item.next_at = 0;
+    item.error = null;
+    for (const p of item.photos) if (p.state === "failed") Object.assign(p, { state: "waiting", error: null });
+  });
+  await sync({ force: true });
+}
+
+function confirmDelete(item) {
+  const dialog = $("confirm-delete");
+  $("confirm-text").textContent = `${item.title || item.incident} · ${new Date(item.body.occurred_at).toLocaleString([], { hour12: false })}`;
+  dialog.returnValue = "";
+  dialog.addEventListener("close", async () => {
+    if (dialog.returnValue === "delete") await store.remove(item.id);
+  }, { once: true });
+  dialog.showModal();
+}
+
+$("send-all").addEventListener("click", () => sync({ force: true }));
+store.listen(() => { render(); });
+render();
+setInterval(render, 5000); // keeps the "retry in n s" countdown honest

@@ -1,0 +1,183 @@
+// The sync: sends what waits in the outbox, one report at a time, the text
+// first (so supervisors are told at once) and then the photos one by one.
+//
+// One sync runs at a time across every tab and the service worker (a Web
+// Lock). Every write is a PUT by an id made on the phone, so sending again
+// after any interruption is safe: the server answers "already have it".
+//
+//   2xx                 done
+//   401                 stop; everything stays; the guard is asked to log in
+//   408, 429, 5xx,
+//   no network          stop; try again after a backoff (seconds to minutes)
+//   any other 4xx       that report (or photo) is marked failed with the
+//                       server's message and kept until the guard deletes it
+import * as store from "./store.js";
+
+const LOCK = "onsite-outbox-sync";
+const HEADERS = { "X-Requested-With": "onsite" };
+const MAX_BACKOFF_S = 300;
+
+// Jittered exponential backoff: 2, 4, 8 ... seconds, up to five minutes.
+export function backoff(attempts) {
+  const base = Math.min(MAX_BACKOFF_S, 2 ** Math.max(1, attempts));
+  return Math.round(base * (0.5 + Math.random()) * 1000);
+}
+
+async function call(url, init) {
+  let response;
+  try {
+    response = await fetch(url, { ...init, credentials: "same-origin", cache: "no-store",
+                                  headers: { ...HEADERS, ...(init.headers || {}) } });
+  } catch {
+    return { retry: true, message: "network" };
+  }
+  if (response.ok) return { ok: true, response };
+  if (response.status === 401) return { auth: true };
+  const body = await response.json().catch(() => null);
+  const message = body?.error?.message || `HTTP ${response.status}`;
+  if (response.status >= 500 || response.status === 408 || response.status === 429) {
+    const after = Number(response.headers.get("Retry-After"));
+    return { retry: true, message, after: Number.isFinite(after) && after > 0 ? after * 1000 : null };
+  }
+  return { failed: true, status: response.status, message };
+}
+
+async function retryLater(item, outcome) {
+  await store.update(item.id, (it) => {
+    it.state = "waiting";
+    it.attempts += 1;
+    it.next_at = Date.now() + (outcome.after ?? backoff(it.attempts));
+    it.error = outcome.message === "network" ? null : outcome.message;
+  });
+}
+
+async function sendItem(item, progress) {
+  if (!item.text_sent) {
+    const outcome = await call(`/api/reports/${item.id}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(item.body),
+    });
+    if (!outcome.ok) return outcome;
+    item = await store.update(item.id, (it) => { it.text_sent = true; it.error = null; });
+    if (!item) return { ok: true }; // deleted meanwhile
+  }
+  const photos = item.photos.filter((p) => p.state !== "sent" && p.state !== "failed");
+  for (const [n, photo] of photos.entries()) {
+    progress?.({ id: item.id, photo: n + 1, photos: photos.length });
+    const file = await store.blob(photo.id);
+    if (!file) { // cannot happen unless storage was cleared: say so, never hide it
+      await store.update(item.id, (it) => {
+        Object.assign(it.photos.find((p) => p.id === photo.id), { state: "failed", error: "missing" });
+      });
+      continue;
+    }
+    const outcome = await call(`/api/reports/${item.id}/photos/${photo.id}`, {
+      method: "PUT",
+      headers: { "Content-Type": photo.type || file.type || "application/octet-stream" },
+      body: file,
+    });
+    if (outcome.ok) {
+      await store.photoSent(item.id, photo.id);
+    } else if (outcome.failed) {
+      await store.update(item.id, (it) => {
+        Object.assign(it.photos.find((p) => p.id === photo.id), { state: "failed", error: outcome.message });
+      });
+    } else {
+      return outcome;
+    }
+  }
+  return { ok: true };
+}
+
+function settled(item) {
+  const failed = item.photos.find((p) => p.state === "failed");
+  if (failed) {
+    item.state = "failed";
+    item.error = failed.error;
+  } else {
+    item.state = "sent";
+    item.sent_at = new Date().toISOString();
+    item.error = null;
+  }
+}
+
+async function whoAmI() {
+  const outcome = await call("/api/me", { method: "GET" });
+  if (!outcome.ok) return outcome;
+  return { ok: true, user: await outcome.response.json() };
+}
+
+// One pass over the outbox. ``force`` ignores the backoff of waiting items
+// (the network just came back, or the guard tapped "send now").
+async function pass({ force = false, progress = null } = {}) {
+  await store.prune();
+  const now = Date.now();
+  const due = (await store.open()).filter((it) => it.state !== "failed" && (force || (it.next_at || 0) <= now));
+  if (!due.length) return { sent: 0, waiting: (await store.open()).length };
+  const me = await whoAmI();
+  if (me.auth) {
+    await store.setMeta("login", "needed");
+    return { auth: true };
+  }
+  if (!me.ok) {
+    for (const item of due) await retryLater(item, me);
+    return { retry: true };
+  }
+  if (await store.meta("login")) await store.setMeta("login", null);
+  let sent = 0;
+  for (const item of due) {
+    // A report waits for the guard who made it, even if another logs in.
+    if (item.user !== me.user.id) continue;
+    await store.update(item.id, (it) => { it.state = "sending"; });
+    const outcome = await sendItem(item, progress);
+    if (outcome.ok) {
+      await store.update(item.id, settled);
+      sent += 1;
+    } else if (outcome.failed) {
+      await store.update(item.id, (it) => {
+        Object.assign(it, { state: "failed", error: outcome.message, status: outcome.status });
+      });
+    } else if (outcome.auth) {
+      await store.update(item.id, (it) => { it.state = "waiting"; });
+      await store.setMeta("login", "needed");
+      return { auth: true, sent };
+    } else {
+      // The network or the server is down: the rest would fail the same way.
+      await retryLater(item, outcome);
+      return { retry: true, sent };
+    }
+  }
+  return { sent };
+}
+
+let running = null;
+let again = null;
+
+// Run a sync; at most one per tab or worker at a time, and one across all of
+// them (a Web Lock). Calls made while one runs are folded into one more pass.
+export function sync(options = {}) {
+  if (running) {
+    again = { ...(again || {}), ...options, force: Boolean(again?.force || options.force) };
+    return running;
+  }
+  const locked = () => pass(options).finally(() => {});
+  running = (navigator.locks ? navigator.locks.request(LOCK, locked) : locked())
+    .catch((error) => ({ retry: true, error: String(error) }))
+    .finally(() => {
+      running = null;
+      if (again) {
+        const next = again;
+        again = null;
+        sync(next);
+      }
+    });
+  return running;
+}
+
+// When the next waiting item is due, for a timer (null if none waits).
+export async function nextDue() {
+  const waiting = (await store.open()).filter((it) => it.state !== "failed");
+  if (!waiting.length) return null;
+  return Math.min(...waiting.map((it) => it.next_at || 0));
+}

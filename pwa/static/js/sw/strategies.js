@@ -1,0 +1,76 @@
+// How the worker answers each request.
+//   pages (navigations)  network first, the kept copy when there is no signal,
+//                        else the offline page
+//   /static/ assets      cache first: the cache is per build, so never stale
+//   /api/playbooks       network first, the kept copy offline
+//   any other /api/      never touched: reports and photos go to the server
+import { assetsCache, PAGES, DATA } from "./precache.js";
+
+// A page that takes longer than this is answered from the phone, and the
+// network answer, when it comes, refreshes the kept copy for next time.
+const PAGE_TIMEOUT_MS = 4000;
+
+export function respond(request, version) {
+  if (request.method !== "GET") return null;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return null;
+  if (url.pathname.startsWith("/static/")) return cacheFirst(request, assetsCache(version));
+  if (url.pathname.startsWith("/api/playbooks")) return networkFirst(request, DATA);
+  if (url.pathname.startsWith("/api/")) return null;
+  if (request.mode === "navigate") return page(request, version);
+  return null;
+}
+
+async function cacheFirst(request, name) {
+  const cache = await caches.open(name);
+  const hit = await cache.match(request, { ignoreSearch: true });
+  if (hit) return hit;
+  const response = await fetch(request);
+  if (response.ok) await cache.put(new URL(request.url).pathname, response.clone());
+  return response;
+}
+
+async function networkFirst(request, name) {
+  const cache = await caches.open(name);
+  try {
+    const response = await fetch(request);
+    if (response.ok) await cache.put(request, response.clone());
+    return response;
+  } catch (error) {
+    const hit = await cache.match(request);
+    if (hit) return hit;
+    throw error;
+  }
+}
+
+function keep(cache, key, response) {
+  // Only the guard's own pages: not a redirect to the login page, not an error.
+  if (response.ok && !response.redirected && response.type === "basic") {
+    return cache.put(key, response.clone()).then(() => response);
+  }
+  return Promise.resolve(response);
+}
+
+async function page(request, version) {
+  const cache = await caches.open(PAGES);
+  const key = new URL(request.url).pathname; // "/?source=pwa" is "/"
+  const network = fetch(request).then((response) => keep(cache, key, response));
+  let timer;
+  const slow = new Promise((resolve) => { timer = setTimeout(resolve, PAGE_TIMEOUT_MS, null); });
+  try {
+    const first = await Promise.race([network, slow]);
+    if (first) return first;
+  } catch {
+    // no signal: fall through to the kept copy
+  } finally {
+    clearTimeout(timer);
+  }
+  const kept = await cache.match(key);
+  if (kept) return kept;
+  try {
+    return await network;
+  } catch {
+    return (await caches.match("/offline", { cacheName: assetsCache(version) })) ||
+      new Response("offline", { status: 503, headers: { "Content-Type": "text/plain" } });
+  }
+}
