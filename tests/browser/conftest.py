@@ -14,6 +14,10 @@ import httpx
 import pytest
 
 CHROMIUM = os.environ.get("ONSITE_CHROMIUM", "/usr/bin/chromium")
+# Let context.route() see the service worker's own requests too (Chromium
+# only; read by the Playwright driver when it starts): the offline tests cut
+# the network under whichever of page or worker is syncing.
+os.environ.setdefault("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,7 +38,8 @@ def _free_port() -> int:
 class LiveServer:
     """``onsite serve`` on a free port, with a site and a guard made by the CLI."""
 
-    def __init__(self, data_dir: Path, database_url: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, root: Path | None = None) -> None:
+        self.root = root  # another checkout of the app (a "new version"), or this one
         self.env = {
             **os.environ,
             "ONSITE_DATA_DIR": str(data_dir),
@@ -62,6 +67,7 @@ class LiveServer:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
                 env=self.env,
+                cwd=self.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -110,7 +116,7 @@ def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def browser():
+def playwright():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"CI needs Debian's chromium at {CHROMIUM}")
@@ -118,19 +124,53 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield p
+
+
+@pytest.fixture
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+PHONE_OPTIONS = {
+    "viewport": PHONE,
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+}
+
+
+@pytest.fixture
+def phone_profile(playwright, tmp_path):
+    """Opens a phone browser on one profile on disk: closing it and opening
+    it again is a phone whose browser was closed and opened again."""
+    profile = tmp_path / "profile"
+    opened = []
+
+    def open_phone():
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, **PHONE_OPTIONS
+        )
+        opened.append(context)
+        return context
+
+    yield open_phone
+    for context in opened:
         try:
-            yield chromium
-        finally:
-            chromium.close()
+            context.close()
+        except Exception:  # noqa: BLE001 - already closed by the test
+            pass
 
 
 @pytest.fixture
 def phone(browser):
     """A fresh phone-sized browser context (390x844, touch, zh-CN)."""
-    context = browser.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
-    )
+    context = browser.new_context(**PHONE_OPTIONS)
     try:
         yield context
     finally:

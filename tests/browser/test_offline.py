@@ -1,0 +1,270 @@
+"""Offline first, in Chromium: a report made with no signal waits on the phone
+through reloads, a closed browser, a failing network, a failing or restarting
+server and an app update, and reaches the server exactly once."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.browser.conftest import GUARD_PASSWORD, LiveServer, screenshot
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+LIFT = "lift-entrapment"
+
+
+@pytest.fixture
+def photos(tmp_path):
+    paths = []
+    for n, colour in enumerate([(200, 40, 40), (40, 90, 200)]):
+        path = tmp_path / f"evidence-{n}.jpg"
+        img = Image.new("RGB", (1600, 1200), colour)
+        img.paste(Image.effect_noise((800, 600), 80).convert("RGB"), (400, 300))
+        img.save(path, "JPEG", quality=90)
+        paths.append(path)
+    return paths
+
+
+class Server:
+    """What the server holds, seen through the API as the guard."""
+
+    def __init__(self, live: LiveServer) -> None:
+        self.live = live
+
+    def reports(self) -> list[dict]:
+        with httpx.Client(base_url=self.live.url, headers={"X-Requested-With": "onsite"}) as c:
+            c.post("/api/session", json={"username": "guard", "password": GUARD_PASSWORD})
+            listed = c.get("/api/reports", params={"limit": 100}).json()["reports"]
+            return [c.get(f"/api/reports/{r['id']}").json() for r in listed]
+
+    def wait_for(self, check, timeout: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reports = self.reports()
+            except httpx.TransportError:
+                reports = None
+            if reports is not None and check(reports):
+                return reports
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server never got there: {reports}")
+            time.sleep(0.3)
+
+
+def one_report_with(n_photos: int):
+    return lambda reports: len(reports) == 1 and len(reports[0]["photos"]) == n_photos
+
+
+def log_in(page, url: str) -> None:
+    page.goto(f"{url}/login")
+    page.get_by_label("用户名").fill("guard")
+    page.get_by_label("密码").fill(GUARD_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{url}/")
+    # The worker has kept every page this guard may need offline.
+    page.wait_for_selector("html[data-offline-ready=true]", state="attached", timeout=30_000)
+
+
+def make_report(page, url: str, photos: list[Path], note: str = "地下车库无信号") -> str:
+    page.goto(f"{url}/report/{LIFT}")
+    page.wait_for_selector("body[data-ready=true]")
+    page.locator(".step-box").nth(0).check()
+    for path in photos:
+        count = page.locator("#photo-grid .photo").count()
+        page.locator("#photo-input").set_input_files(str(path))
+        page.wait_for_function(f"document.querySelectorAll('#photo-grid .photo').length > {count}")
+    page.locator("#notes").fill(note)
+    page.get_by_role("button", name="检查并发送").click()
+    page.get_by_role("button", name="发送", exact=True).click()
+    page.wait_for_url("**/outbox?id=*")
+    return page.url.rsplit("=", 1)[1]
+
+
+def outbox(page) -> list[list[str]]:
+    """[id, state] of every report in the phone's outbox, as the page shows it."""
+    page.wait_for_function("document.body.dataset.outbox !== undefined")
+    return page.evaluate("JSON.parse(document.body.dataset.outbox)")
+
+
+def wait_outbox(page, states: list[str], timeout: float = 30_000) -> None:
+    page.wait_for_function(
+        "(states) => document.body.dataset.outbox !== undefined &&"
+        " JSON.stringify(JSON.parse(document.body.dataset.outbox).map(i => i[1])) ==="
+        " JSON.stringify(states)",
+        arg=states,
+        timeout=timeout,
+    )
+
+
+def test_offline_report_survives_reload_and_a_closed_browser_then_arrives_once(
+    live_server, phone_profile, photos
+):
+    server = Server(live_server)
+    phone = phone_profile()
+    page = phone.pages[0] if phone.pages else phone.new_page()
+    log_in(page, live_server.url)
+
+    phone.set_offline(True)
+    report_id = make_report(page, live_server.url, photos)
+    assert outbox(page) == [[report_id, "waiting"]]
+    assert page.locator(f"#item-{report_id} .outbox-photos li").count() == 2
+    screenshot(page, "outbox-waiting-zh-CN")
+
+    page.reload()  # offline: the page comes from the phone
+    assert outbox(page) == [[report_id, "waiting"]]
+    phone.close()
+    assert server.reports() == []
+
+    phone = phone_profile()  # the browser opened again, still without signal
+    phone.set_offline(True)
+    page = phone.pages[0] if phone.pages else phone.new_page()
+    page.goto(f"{live_server.url}/outbox")
+    assert outbox(page) == [[report_id, "waiting"]]
+    assert page.locator("#outbox-count").inner_text() == "1"
+
+    phone.set_offline(False)  # the signal returns: it goes by itself
+    wait_outbox(page, ["sent"])
+    reports = server.wait_for(one_report_with(2))
+    assert reports[0]["id"] == report_id
+    assert reports[0]["notes"] == "地下车库无信号"
+    assert [s["index"] for s in reports[0]["steps"]] == [0]
+    screenshot(page, "outbox-sent-zh-CN")
+    time.sleep(1)  # nothing more arrives later
+    assert one_report_with(2)(server.reports())
+
+
+def test_network_dropping_mid_sync_leaves_one_report_and_two_photos(
+    live_server, phone, photos
+):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    photo_calls = []
+
+    def drop_the_second_photo(route):
+        photo_calls.append(route.request.url)
+        if len(photo_calls) == 2:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    phone.route("**/api/reports/*/photos/*", drop_the_second_photo)
+    make_report(page, live_server.url, photos)
+    wait_outbox(page, ["sent"])
+    reports = server.wait_for(one_report_with(2))
+    assert len({p["id"] for p in reports[0]["photos"]}) == 2
+    assert len(photo_calls) >= 3  # the dropped photo was sent again
+    time.sleep(1)
+    assert one_report_with(2)(server.reports())
+
+
+def test_a_server_answering_500_twice_gets_the_report_once(live_server, phone, photos):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    answers = []
+
+    def fail_twice(route):
+        if route.request.method != "PUT":
+            return route.continue_()
+        answers.append(500 if len(answers) < 2 else "passed")
+        if len(answers) <= 2:
+            return route.fulfill(
+                status=500,
+                content_type="application/json",
+                body='{"error": {"code": "internal", "message": "Internal error."}}',
+            )
+        return route.continue_()
+
+    phone.route("**/api/reports/*", fail_twice)
+    report_id = make_report(page, live_server.url, photos[:1])
+    wait_outbox(page, ["sent"], timeout=60_000)  # two backoffs: seconds, not minutes
+    assert answers[:3] == [500, 500, "passed"]
+    reports = server.wait_for(one_report_with(1))
+    assert reports[0]["id"] == report_id
+
+
+def test_the_server_restarting_mid_sync_loses_and_doubles_nothing(live_server, phone, photos):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    phone.set_offline(True)
+    make_report(page, live_server.url, photos)
+    seen = []
+
+    def kill_the_server_under_the_first_photo(route):
+        seen.append(route.request.url)
+        if len(seen) == 1:
+            live_server.proc.kill()  # the text is in; the photo is cut off
+            live_server.proc.wait()
+        route.continue_()
+
+    phone.route("**/api/reports/*/photos/*", kill_the_server_under_the_first_photo)
+    phone.set_offline(False)
+    page.wait_for_function("document.body.dataset.outbox && JSON.parse(document.body.dataset.outbox)[0][1] === 'waiting'")
+    deadline = time.monotonic() + 20
+    while not seen and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert seen, "the sync never reached the photos"
+    live_server.start()  # the same database and port
+    page.get_by_role("button", name="立即发送").first.click()
+    wait_outbox(page, ["sent"], timeout=60_000)
+    reports = server.wait_for(one_report_with(2))
+    assert len(reports) == 1
+
+
+def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, tmp_path):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    old_build = page.evaluate("document.body.dataset.build")
+    phone.set_offline(True)
+    report_id = make_report(page, live_server.url, photos)
+
+    # A new version of the app is deployed on the same data while the phone
+    # has no signal: a copy of the app with one style changed.
+    new_root = tmp_path / "v2"
+    for part in ("server", "pwa", "playbooks", "migrations"):
+        shutil.copytree(ROOT / part, new_root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    css = new_root / "pwa" / "static" / "css" / "app.css"
+    css.write_text(css.read_text() + "\n/* v2 */\n")
+    live_server.stop()
+    new = LiveServer(
+        Path(live_server.env["ONSITE_DATA_DIR"]), live_server.env["ONSITE_DATABASE_URL"], root=new_root
+    )
+    new.port, new.url = live_server.port, live_server.url
+    new.start()
+    try:
+        # Reports are held back until the new version runs, so they
+        # are waiting on the phone all through the update.
+        phone.route("**/api/reports/**", lambda route: route.abort("internetdisconnected"))
+        phone.set_offline(False)
+        page.goto(f"{live_server.url}/outbox")
+        update = page.get_by_role("button", name="立即更新")
+        update.wait_for(timeout=30_000)  # the new worker is installed and waiting
+        screenshot(page, "update-ready-zh-CN")
+        with page.expect_navigation():  # applying it reloads the page
+            update.click()
+        assert page.evaluate("document.body.dataset.build") != old_build
+        assert page.evaluate("navigator.serviceWorker.controller !== null")
+        caches = page.evaluate("caches.keys()")
+        assert [c for c in caches if c.startswith("onsite-assets-")] == [
+            f"onsite-assets-{page.evaluate('document.body.dataset.build')}"
+        ]
+        assert [i[0] for i in outbox(page)] == [report_id]
+        assert server.reports() == []
+
+        phone.unroute("**/api/reports/**")
+        page.get_by_role("button", name="立即发送").first.click()
+        wait_outbox(page, ["sent"])
+        reports = server.wait_for(one_report_with(2))
+        assert reports[0]["id"] == report_id
+    finally:
+        new.stop()
