@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from server.build import build_id
 from server.auth import csrf_token, set_csrf_cookie
+from server.build import build_id
 from server.i18n import LANGUAGES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "pwa" / "templates"

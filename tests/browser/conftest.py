@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -129,7 +130,9 @@ def playwright():
 
 @pytest.fixture
 def browser(playwright):
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
     try:
         yield chromium
     finally:
@@ -161,10 +164,8 @@ def phone_profile(playwright, tmp_path):
 
     yield open_phone
     for context in opened:
-        try:
+        with contextlib.suppress(Exception):  # already closed by the test
             context.close()
-        except Exception:  # noqa: BLE001 - already closed by the test
-            pass
 
 
 @pytest.fixture
