@@ -42,6 +42,8 @@ class StaticAssets(StaticFiles):
         response = await super().get_response(path, scope)
         response.headers.setdefault("Cache-Control", "no-cache")
         return response
+
+
 log = logging.getLogger("onsite")
 
 

@@ -140,9 +140,7 @@ def test_offline_report_survives_reload_and_a_closed_browser_then_arrives_once(
     assert one_report_with(2)(server.reports())
 
 
-def test_network_dropping_mid_sync_leaves_one_report_and_two_photos(
-    live_server, phone, photos
-):
+def test_network_dropping_mid_sync_leaves_one_report_and_two_photos(live_server, phone, photos):
     server = Server(live_server)
     page = phone.new_page()
     log_in(page, live_server.url)

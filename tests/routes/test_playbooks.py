@@ -27,8 +27,9 @@ async def test_the_lift_guide_renders_its_three_parts(app, client, lang, parts):
     html = response.text
     assert f'<html lang="{lang}">' in html
     for part_id, heading in zip(("handling", "analysis", "improvement"), parts, strict=True):
-        section = re.search(rf'<section class="part part-{part_id}" id="{part_id}">(.*?)</section>',
-                            html, re.S)
+        section = re.search(
+            rf'<section class="part part-{part_id}" id="{part_id}">(.*?)</section>', html, re.S
+        )
         assert section, part_id
         assert f"<h2>{heading}</h2>" in section.group(1)
     page = text_of(html)
