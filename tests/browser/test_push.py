@@ -1,0 +1,205 @@
+"""Push in Chromium: the worker shows a pushed alert and a tap opens the
+report; the "我的 / Me" page subscribes after a tap, sends a test
+notification and unsubscribes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from server.models import Report, Severity
+from server.push import payload
+from tests.browser.conftest import GUARD_PASSWORD, SMALL_TARGETS_JS, screenshot
+from tests.push_receiver import Receiver
+
+pytestmark = pytest.mark.browser
+
+
+def log_in(page, url: str) -> None:
+    page.goto(f"{url}/login")
+    page.get_by_label("用户名").fill("guard")
+    page.get_by_label("密码").fill(GUARD_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{url}/")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+
+def a_report(page) -> str:
+    """A report made through the API from the logged-in page; its id."""
+    report_id = str(uuid.uuid4())
+    status = page.evaluate(
+        """async (id) => (await fetch(`/api/reports/${id}`, {
+            method: "PUT",
+            headers: {"X-Requested-With": "onsite", "Content-Type": "application/json"},
+            body: JSON.stringify({site: "north", incident_type: "lift-entrapment",
+                                  severity: "critical", occurred_at: new Date().toISOString(),
+                                  location: {text: "3栋 电梯"}, steps: []}),
+        })).status""",
+        report_id,
+    )
+    assert status == 201
+    return report_id
+
+
+def registration_id(cdp, origin: str) -> str:
+    found: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: found.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for reg in found:
+            if reg["scopeURL"] == origin + "/" and not reg.get("isDeleted"):
+                return reg["registrationId"]
+        cdp.send("Runtime.evaluate", {"expression": "1"})  # let events arrive
+        time.sleep(0.1)
+    raise AssertionError(f"no service worker registration for {origin}: {found}")
+
+
+NOTIFICATIONS_JS = """async () => (await self.registration.getNotifications()).map(n => ({
+    title: n.title, body: n.body, tag: n.tag, renotify: n.renotify,
+    requireInteraction: n.requireInteraction, icon: n.icon, badge: n.badge, data: n.data}))"""
+
+
+def test_a_pushed_alert_is_shown_and_a_tap_opens_the_report(live_server, phone):
+    phone.grant_permissions(["notifications"], origin=live_server.url)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    report_id = a_report(page)
+    report = Report(id=uuid.UUID(report_id), location_text="3栋 电梯", severity=Severity.CRITICAL)
+    message = payload("new", report, {"zh-CN": "电梯困人事件"}, "北苑", "zh-CN")
+
+    cdp = phone.new_cdp_session(page)
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": live_server.url,
+            "registrationId": registration_id(cdp, live_server.url),
+            "data": json.dumps(message, ensure_ascii=False),
+        },
+    )
+    worker = phone.service_workers[0]
+    shown = []
+    deadline = time.monotonic() + 10
+    while not shown and time.monotonic() < deadline:
+        shown = worker.evaluate(NOTIFICATIONS_JS)
+        time.sleep(0.1)
+    assert len(shown) == 1, shown
+    alert = shown[0]
+    assert alert["title"] == "新事件：电梯困人事件"
+    assert alert["body"] == "北苑 · 3栋 电梯"
+    assert alert["tag"] == f"report-{report_id}"  # a newer alert replaces it
+    assert alert["renotify"] is True and alert["requireInteraction"] is True  # critical
+    assert alert["icon"].endswith("/static/icons/icon-192.png")
+    assert alert["badge"].endswith("/static/icons/badge-96.png")
+    assert alert["data"]["url"] == f"/reports/{report_id}"
+
+    # A tap: the worker gets notificationclick for that notification.
+    page.goto(f"{live_server.url}/playbooks")
+    worker.evaluate(
+        """async () => {
+            const [n] = await self.registration.getNotifications();
+            self.dispatchEvent(new NotificationEvent("notificationclick", {notification: n}));
+        }"""
+    )
+    page.wait_for_url(f"{live_server.url}/reports/{report_id}")
+    assert "电梯困人事件" in page.locator("h1").inner_text()
+    assert worker.evaluate(NOTIFICATIONS_JS) == []  # closed by the tap
+
+
+class ReceiverThread:
+    """The test push service (tests/push_receiver.py), on its own event loop."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
+        async with Receiver() as receiver:
+            self.receiver = receiver
+            self.ready.set()
+            await self.stop.wait()
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self.receiver
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+
+# The browser's push service (FCM for Chromium) is out of reach here, so the
+# page's PushManager hands out a subscription of the test push service; all
+# the rest (permission, the page, the API, encryption, delivery) is real.
+FAKE_PUSH_MANAGER = """
+(() => {
+  let current = null;
+  const make = (json) => ({
+    endpoint: json.endpoint, expirationTime: null, options: {userVisibleOnly: true},
+    toJSON: () => json,
+    unsubscribe: async () => { current = null; return true; },
+  });
+  PushManager.prototype.getSubscription = async function () { return current; };
+  PushManager.prototype.subscribe = async function (options) {
+    if (!options || !options.userVisibleOnly || !options.applicationServerKey) {
+      throw new DOMException("bad options", "NotAllowedError");
+    }
+    window.__applicationServerKey = options.applicationServerKey;
+    current = make(SUBSCRIPTION);
+    return current;
+  };
+})();
+"""
+
+
+def test_the_me_page_subscribes_after_a_tap_and_a_test_notification_arrives(live_server, phone):
+    phone.grant_permissions(["notifications"], origin=live_server.url)
+    with ReceiverThread() as receiver:
+        device = receiver.device("guard-phone")
+        subscription = device.subscription(receiver.origin)
+        phone.add_init_script(FAKE_PUSH_MANAGER.replace("SUBSCRIPTION", json.dumps(subscription)))
+        page = phone.new_page()
+        log_in(page, live_server.url)
+        page.get_by_role("link", name="我的", exact=True).click()
+        page.wait_for_url(f"{live_server.url}/me")
+        on = page.get_by_role("button", name="开启本机通知")
+        on.wait_for()
+        assert page.locator("#push-status").inner_text() == "本机未开启通知。"
+        assert page.evaluate(SMALL_TARGETS_JS) == []
+        screenshot(page, "me-zh-CN")
+
+        on.click()
+        page.wait_for_selector("#push[data-state=on]")
+        key = page.evaluate("fetch('/api/push/key').then(r => r.json())")["public_key"]
+        assert page.evaluate("window.__applicationServerKey") == key
+
+        page.get_by_role("button", name="发送一条测试通知").click()
+        page.wait_for_function(
+            "document.getElementById('push-status').textContent.includes('测试通知已发出')"
+        )
+        deadline = time.monotonic() + 15
+        while not device.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.errors == []
+        assert len(device.received) == 1
+        message = device.received[0]
+        assert message["payload"]["kind"] == "test"
+        assert message["payload"]["title"] == "测试通知"
+        assert message["ttl"] > 0 and message["urgency"] == "normal"
+
+        page.get_by_role("button", name="关闭本机通知").click()
+        page.wait_for_selector("#push[data-state=off]")
+        queued = page.evaluate(
+            """fetch('/api/push/test', {method: 'POST',
+                 headers: {'X-Requested-With': 'onsite'}}).then(r => r.json())"""
+        )
+        assert queued == {"queued": 0}  # this device is no longer subscribed
