@@ -4,6 +4,7 @@ server and an app update, and reaches the server exactly once."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -264,3 +265,73 @@ def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, 
         assert reports[0]["id"] == report_id
     finally:
         new.stop()
+
+
+def test_an_expired_session_keeps_the_report_until_the_guard_logs_in_again(
+    live_server, phone, photos
+):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    live_server.cli("user", "revoke-sessions", "guard")  # the session expires meanwhile
+    phone.set_offline(True)
+    report_id = make_report(page, live_server.url, photos[:1])  # from the kept pages
+
+    phone.set_offline(False)
+    page.get_by_role("button", name="立即发送").first.click()
+    page.locator("#login-needed").wait_for()  # asked to log in; nothing dropped
+    assert outbox(page) == [[report_id, "waiting"]]
+    assert server.reports() == []
+    screenshot(page, "outbox-login-needed-zh-CN")
+
+    page.locator("#login-needed").get_by_role("link", name="重新登录").click()
+    page.get_by_label("用户名").fill("guard")
+    page.get_by_label("密码").fill(GUARD_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{live_server.url}/outbox")
+    wait_outbox(page, ["sent"])
+    assert page.locator("#login-needed").is_hidden()
+    assert one_report_with(1)(server.wait_for(one_report_with(1)))
+
+
+def test_a_refused_report_is_kept_with_the_reason_and_deleted_only_when_confirmed(
+    live_server, phone, photos
+):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url)
+
+    def refuse(route):
+        if route.request.method != "PUT":
+            return route.continue_()
+        return route.fulfill(
+            status=403,
+            content_type="application/json",
+            body=json.dumps(
+                {"error": {"code": "forbidden", "message": "You are not on the staff of north."}}
+            ),
+        )
+
+    phone.route("**/api/reports/*", refuse)
+    report_id = make_report(page, live_server.url, photos[:1])
+    wait_outbox(page, ["failed"])
+    item = page.locator(f"#item-{report_id}")
+    assert "You are not on the staff of north." in item.inner_text()
+    screenshot(page, "outbox-failed-zh-CN")
+    page.wait_for_timeout(3000)  # a refusal is not retried by itself
+    assert outbox(page) == [[report_id, "failed"]]
+
+    item.get_by_role("button", name="删除").click()
+    dialog = page.locator("#confirm-delete")
+    dialog.get_by_role("button", name="保留").click()  # changed their mind
+    assert outbox(page) == [[report_id, "failed"]]
+    item.get_by_role("button", name="删除").click()
+    dialog.get_by_role("button", name="删除").click()
+    page.locator("#outbox-empty").wait_for()
+    assert (
+        page.evaluate(
+            "import('/static/js/outbox/store.js').then(async (s) => (await s.list()).length)"
+        )
+        == 0
+    )
+    assert server.reports() == []

@@ -59,7 +59,11 @@ addEventListener("onsite:queued", async () => {
   await showOutbox();
 });
 
-store.listen(() => { showOutbox(); });
+let redraw = null; // many changes in a burst (a sync) make one redraw
+store.listen(() => {
+  clearTimeout(redraw);
+  redraw = setTimeout(showOutbox, 200);
+});
 addEventListener("online", () => { send(); });
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") send();

@@ -37,11 +37,13 @@ export function open() {
 
 // Run ``work`` in one transaction over ``stores``; it gets the stores by
 // name. Resolves with what ``work`` returned (or its requests' results)
-// once the transaction has committed: a write is only safe once durable.
-export function transaction(stores, mode, work) {
+// once the transaction has committed. "strict" waits until the write is on
+// disk (what the guard entered); "relaxed" is for bookkeeping that is safe
+// to lose, such as "this photo was sent" (sending it again is harmless).
+export function transaction(stores, mode, work, durability = "strict") {
   const names = [].concat(stores);
   return open().then((db) => new Promise((resolve, reject) => {
-    const tx = db.transaction(names, mode, { durability: "strict" });
+    const tx = db.transaction(names, mode, { durability });
     const byName = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
     let result;
     Promise.resolve(work(byName)).then((value) => { result = value; }, (error) => { tx.abort(); reject(error); });

@@ -83,6 +83,10 @@ function confirmDelete(item) {
 }
 
 $("send-all").addEventListener("click", () => sync({ force: true }));
-store.listen(() => { render(); });
+let redraw = null; // a burst of changes (a sync) makes one redraw
+store.listen(() => {
+  clearTimeout(redraw);
+  redraw = setTimeout(render, 100);
+});
 render();
 setInterval(render, 5000); // keeps the "retry in n s" countdown honest

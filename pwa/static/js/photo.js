@@ -1,6 +1,8 @@
 // Photos are made smaller on the phone before they are kept or sent: a
-// 12 MP camera file becomes ~0.5 MB, which a basement connection can carry.
-const LONG_EDGE = 2048;
+// 12 MP camera file becomes ~0.3 MB, which a basement connection can carry.
+// The long edge is the server's display size (DISPLAY_EDGE in
+// server/photos.py): a bigger photo would be uploaded only to be shrunk.
+const LONG_EDGE = 1600;
 const QUALITY = 0.85;
 
 export async function compress(file) {

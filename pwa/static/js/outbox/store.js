@@ -44,15 +44,17 @@ export async function open() {
   return (await list()).filter((item) => item.state !== "sent");
 }
 
-// Read, change and write one item in one transaction.
-export async function update(id, change) {
+// Read, change and write one item in one transaction. The sync's own
+// bookkeeping is relaxed (see idb.js): losing it in a crash only means a
+// harmless resend.
+export async function update(id, change, { durability = "relaxed" } = {}) {
   const item = await idb.transaction("outbox", "readwrite", async (s) => {
     const current = await idb.request(s.outbox.get(id));
     if (!current) return null;
     change(current);
     s.outbox.put(current);
     return current;
-  });
+  }, durability);
   if (item) announce({ type: "changed", id });
   return item;
 }
@@ -67,7 +69,7 @@ export async function photoSent(id, photoId) {
     s.outbox.put(current);
     s.blobs.delete(photoId);
     return current;
-  });
+  }, "relaxed");
   announce({ type: "changed", id });
   return item;
 }
