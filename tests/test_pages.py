@@ -8,8 +8,9 @@ from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 
+from server.build import build_id
 from server.i18n import translations
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, login
 
 PWA = Path(__file__).resolve().parent.parent / "pwa"
 
@@ -121,6 +122,64 @@ async def test_the_service_worker_is_served_from_the_root_uncached(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.headers["cache-control"] == "no-cache"
+    # The build is written into the worker and into each module it imports,
+    # so a new build is a new worker with new caches.
+    assert "__BUILD__" not in response.text
+    assert f'const VERSION = "{build_id()}";' in response.text
+    imports = re.findall(r'from "([^"]+)"', response.text)
+    assert imports and all(i.endswith(f"?v={build_id()}") for i in imports)
+    for module in imports:
+        assert (await client.get(module)).status_code == 200
+
+
+async def test_the_precache_list_names_every_asset_and_page_a_guard_needs_offline(client, app):
+    response = await client.get("/sw/precache.json")
+    assert response.headers["cache-control"] == "no-store"
+    listed = response.json()
+    assert listed["version"] == build_id()
+    assets = set(listed["assets"])
+    on_disk = {
+        "/static/" + p.relative_to(PWA / "static").as_posix()
+        for p in (PWA / "static").rglob("*")
+        if p.suffix in {".js", ".css", ".png", ".svg"}
+    }
+    assert on_disk <= assets and "/offline" in assets
+    for url in assets:
+        assert (await client.get(url)).status_code == 200, url
+    incidents = [i.id for i in app.state.playbooks.incidents()]
+    pages = set(listed["pages"])
+    assert {"/", "/reports", "/outbox", "/playbooks", "/me", "/api/playbooks"} <= pages
+    assert {f"/report/{i}" for i in incidents} <= pages
+    assert {f"/playbooks/{i}" for i in incidents} <= pages
+
+
+async def test_static_files_are_checked_again_before_use(client):
+    response = await client.get("/static/js/app.js")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["etag"]
+    again = await client.get(
+        "/static/js/app.js", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+
+
+async def test_the_offline_and_outbox_pages_need_no_login(client):
+    # An expired session must not hide what waits on the phone.
+    for path in ("/offline", "/outbox"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert 'id="main"' in response.text
+
+
+async def test_the_me_page_needs_a_login_and_shows_the_guards_sites(client, world):
+    response = await client.get("/me")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/me"
+    await login(client, "guard")
+    page = (await client.get("/me")).text
+    assert "北苑" in page
+    assert "开启本机通知" in page and "退出登录" in page
+    assert "南苑" not in page  # only the guard's own sites
 
 
 def test_every_template_message_has_an_english_translation():

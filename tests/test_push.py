@@ -14,8 +14,15 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from server.app import create_app
-from server.models import DeliveryStatus, PushAttempt, PushDelivery, PushSubscription, Role
-from server.push import load_vapid
+from server.models import (
+    DeliveryStatus,
+    PushAttempt,
+    PushDelivery,
+    PushSubscription,
+    Report,
+    Role,
+)
+from server.push import load_vapid, notify_assignment
 from tests.conftest import CSRF, login, make_user
 from tests.push_receiver import Receiver, unb64
 from tests.routes.test_reports import iso, lift_id
@@ -118,6 +125,34 @@ async def test_supervisors_of_other_sites_and_guards_are_not_told(app, client, w
     await until(lambda: sup_phone.received)
     await asyncio.sleep(0.5)
     assert other.received == [] and guard_phone.received == []
+
+
+async def test_an_assignment_alerts_only_the_technician_in_their_language(
+    app, client, world, receiver
+):
+    tech_phone, sup_phone = receiver.device("tech"), receiver.device("sup")
+    async with as_user(app, "tech") as c:
+        c.cookies.set("onsite_lang", "en")
+        await subscribe(c, tech_phone, receiver.origin)
+    await login(client, "guard")
+    rid = await report(app, client, severity="critical")
+    async with as_user(app, "super") as c:
+        await subscribe(c, sup_phone, receiver.origin)
+    found = await Report.get(id=rid)
+    queued = await notify_assignment(
+        found, world.technician, {"zh-CN": "电梯困人事件", "en": "Lift"}
+    )
+    assert queued == 1
+    app.state.deliverer.kick()
+    await until(lambda: tech_phone.received)
+    message = tech_phone.received[0]
+    assert message["payload"]["title"] == "Assigned to you: Lift"
+    assert message["payload"]["kind"] == "assigned"
+    assert message["payload"]["url"] == f"/reports/{rid}"
+    assert message["urgency"] == "high" and message["ttl"] == 24 * 3600
+    assert message["topic"] == uuid.UUID(rid).hex[:32]
+    await asyncio.sleep(0.3)
+    assert sup_phone.received == []  # subscribed after the report: told of nothing
 
 
 async def test_410_deletes_the_subscription(app, client, world, receiver):
