@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -160,3 +161,63 @@ class Receiver:
             "size": len(body),
             "at": time.time(),
         }
+
+
+# --- standalone, for benchmarks: a push service in a process of its own ----------
+#
+#   python -m tests.push_receiver --devices 1000 --verify-every 10
+#
+# prints one JSON line {"origin", "subscriptions": [...]} once it listens,
+# then serves until stdin closes. GET /wait?count=N answers once N messages
+# have arrived: {"received", "verified", "errors", "last_at"}.
+
+
+async def _standalone(devices: int, verify_every: int) -> None:
+    import sys
+
+    receiver = Receiver(verify_every=verify_every)
+    arrived = asyncio.Event()
+    push = receiver.push
+
+    async def counted(request: Request) -> Response:
+        response = await push(request)
+        arrived.set()
+        return response
+
+    async def wait(request: Request) -> Response:
+        want = int(request.query_params["count"])
+        while sum(len(d.received) for d in receiver.devices.values()) < want:
+            arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), 1.0)
+        messages = [m for d in receiver.devices.values() for m in d.received]
+        return Response(
+            json.dumps(
+                {
+                    "received": len(messages),
+                    "verified": sum(1 for m in messages if m.get("verified", True)),
+                    "errors": receiver.errors[:5],
+                    "last_at": max(m["at"] for m in messages),
+                }
+            ),
+            media_type="application/json",
+        )
+
+    receiver.server.config.app.router.routes[:] = [
+        Route("/push/{path}", counted, methods=["POST"]),
+        Route("/wait", wait, methods=["GET"]),
+    ]
+    async with receiver:
+        subs = [receiver.device(f"d{n}").subscription(receiver.origin) for n in range(devices)]
+        print(json.dumps({"origin": receiver.origin, "subscriptions": subs}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A push service on 127.0.0.1.")
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--verify-every", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(_standalone(args.devices, args.verify_every))

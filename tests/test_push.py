@@ -186,6 +186,7 @@ async def test_429_with_retry_after_is_retried_later_and_delivered(app, client, 
     await report(app, client)
     await until(lambda: phone.received, timeout=15)
     assert time.monotonic() - started >= 0.9  # waited the Retry-After second
+    await until_async(lambda: PushAttempt.all().count(), 2)  # both written down
     codes = await PushAttempt.all().order_by("id").values_list("status_code", flat=True)
     assert codes == [429, 201]
 
@@ -272,3 +273,22 @@ async def test_a_test_notification_reaches_my_own_device(app, client, world, rec
     assert response.json() == {"queued": 1}
     await until(lambda: phone.received)
     assert phone.received[0]["payload"]["kind"] == "test"
+
+
+def test_the_vapid_token_is_signed_once_per_push_service_and_names_its_origin(tmp_path):
+    import jwt as pyjwt
+
+    vapid = load_vapid(tmp_path).pusher().vapid
+    a1 = vapid.get_authorization_header("https://fcm.example:8443/send/a", "mailto:x@y", 3600 * 12)
+    a2 = vapid.get_authorization_header("https://fcm.example:8443/send/b", "mailto:x@y", 3600 * 12)
+    other = vapid.get_authorization_header("https://push.example/wpush/c", "mailto:x@y", 3600 * 12)
+    assert a1 == a2  # one signature for a fan-out to one push service
+    assert other != a1
+
+    def claims(header: str) -> dict:
+        token = header.split("t=", 1)[1].split(",", 1)[0]
+        return pyjwt.decode(token, options={"verify_signature": False})
+
+    assert claims(a1)["aud"] == "https://fcm.example:8443"  # the port is kept
+    assert claims(other)["aud"] == "https://push.example"
+    assert claims(a1)["exp"] <= time.time() + 24 * 3600
