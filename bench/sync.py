@@ -31,6 +31,7 @@ from tests.browser.conftest import (  # noqa: E402
     GUARD_PASSWORD,
     PHONE_OPTIONS,
     LiveServer,
+    log_in,
 )
 
 PHOTO = ROOT.parent / "shared" / "photos" / "phone" / "4032x3024.jpg"
@@ -96,12 +97,7 @@ def main(count: int, photo: Path) -> None:
                     lambda route: route.fulfill(body=photo.read_bytes(), content_type="image/jpeg"),
                 )
                 page = context.new_page()
-                page.goto(f"{server.url}/login")
-                page.get_by_label("用户名").fill("guard")
-                page.get_by_label("密码").fill(GUARD_PASSWORD)
-                page.get_by_role("button", name="登录").click()
-                page.wait_for_url(f"{server.url}/")
-                page.wait_for_selector("html[data-offline-ready=true]", state="attached")
+                log_in(page, server.url, offline_ready=True)
                 user_id = int(page.evaluate("document.body.dataset.user"))
 
                 page.goto(f"{server.url}/playbooks")  # a page that does not sync by itself

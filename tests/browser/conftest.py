@@ -178,6 +178,18 @@ def phone(browser):
         context.close()
 
 
+def log_in(page, url: str, *, offline_ready: bool = False) -> None:
+    """Log the guard in through the login form; with ``offline_ready``, also
+    wait until the service worker has kept every page needed offline."""
+    page.goto(f"{url}/login")
+    page.get_by_label("用户名").fill("guard")
+    page.get_by_label("密码").fill(GUARD_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{url}/")
+    if offline_ready:
+        page.wait_for_selector("html[data-offline-ready=true]", state="attached", timeout=30_000)
+
+
 def screenshot(page, name: str) -> None:
     """Keep a phone-size screenshot when ONSITE_SCREENSHOTS names a folder."""
     folder = os.environ.get("ONSITE_SCREENSHOTS")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import GUARD_PASSWORD, LiveServer, screenshot
+from tests.browser.conftest import GUARD_PASSWORD, LiveServer, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -63,16 +63,6 @@ def one_report_with(n_photos: int):
     return lambda reports: len(reports) == 1 and len(reports[0]["photos"]) == n_photos
 
 
-def log_in(page, url: str) -> None:
-    page.goto(f"{url}/login")
-    page.get_by_label("用户名").fill("guard")
-    page.get_by_label("密码").fill(GUARD_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{url}/")
-    # The worker has kept every page this guard may need offline.
-    page.wait_for_selector("html[data-offline-ready=true]", state="attached", timeout=30_000)
-
-
 def make_report(page, url: str, photos: list[Path], note: str = "地下车库无信号") -> str:
     page.goto(f"{url}/report/{LIFT}")
     page.wait_for_selector("body[data-ready=true]")
@@ -110,7 +100,7 @@ def test_offline_report_survives_reload_and_a_closed_browser_then_arrives_once(
     server = Server(live_server)
     phone = phone_profile()
     page = phone.pages[0] if phone.pages else phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
 
     phone.set_offline(True)
     report_id = make_report(page, live_server.url, photos)
@@ -144,7 +134,7 @@ def test_offline_report_survives_reload_and_a_closed_browser_then_arrives_once(
 def test_network_dropping_mid_sync_leaves_one_report_and_two_photos(live_server, phone, photos):
     server = Server(live_server)
     page = phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
     photo_calls = []
 
     def drop_the_second_photo(route):
@@ -167,7 +157,7 @@ def test_network_dropping_mid_sync_leaves_one_report_and_two_photos(live_server,
 def test_a_server_answering_500_twice_gets_the_report_once(live_server, phone, photos):
     server = Server(live_server)
     page = phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
     answers = []
 
     def fail_twice(route):
@@ -193,7 +183,7 @@ def test_a_server_answering_500_twice_gets_the_report_once(live_server, phone, p
 def test_the_server_restarting_mid_sync_loses_and_doubles_nothing(live_server, phone, photos):
     server = Server(live_server)
     page = phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
     phone.set_offline(True)
     make_report(page, live_server.url, photos)
     seen = []
@@ -221,7 +211,7 @@ def test_the_server_restarting_mid_sync_loses_and_doubles_nothing(live_server, p
 def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, tmp_path):
     server = Server(live_server)
     page = phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
     old_build = page.evaluate("document.body.dataset.build")
     phone.set_offline(True)
     report_id = make_report(page, live_server.url, photos)
@@ -272,7 +262,7 @@ def test_an_expired_session_keeps_the_report_until_the_guard_logs_in_again(
 ):
     server = Server(live_server)
     page = phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
     live_server.cli("user", "revoke-sessions", "guard")  # the session expires meanwhile
     phone.set_offline(True)
     report_id = make_report(page, live_server.url, photos[:1])  # from the kept pages
@@ -299,7 +289,7 @@ def test_a_refused_report_is_kept_with_the_reason_and_deleted_only_when_confirme
 ):
     server = Server(live_server)
     page = phone.new_page()
-    log_in(page, live_server.url)
+    log_in(page, live_server.url, offline_ready=True)
 
     def refuse(route):
         if route.request.method != "PUT":

@@ -14,18 +14,16 @@ import pytest
 
 from server.models import Report, Severity
 from server.push import payload
-from tests.browser.conftest import GUARD_PASSWORD, SMALL_TARGETS_JS, screenshot
+from tests.browser.conftest import SMALL_TARGETS_JS, screenshot
+from tests.browser.conftest import log_in as log_in_as_guard
 from tests.push_receiver import Receiver
 
 pytestmark = pytest.mark.browser
 
 
 def log_in(page, url: str) -> None:
-    page.goto(f"{url}/login")
-    page.get_by_label("用户名").fill("guard")
-    page.get_by_label("密码").fill(GUARD_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{url}/")
+    """Logged in, with the service worker in control of the page."""
+    log_in_as_guard(page, url)
     page.wait_for_function("navigator.serviceWorker.controller !== null")
 
 
@@ -203,3 +201,57 @@ def test_the_me_page_subscribes_after_a_tap_and_a_test_notification_arrives(live
                  headers: {'X-Requested-With': 'onsite'}}).then(r => r.json())"""
         )
         assert queued == {"queued": 0}  # this device is no longer subscribed
+
+
+def test_a_rotated_subscription_is_sent_to_the_server_again(live_server, phone):
+    """pushsubscriptionchange: the worker subscribes again and tells the server."""
+    phone.grant_permissions(["notifications"], origin=live_server.url)
+    with ReceiverThread() as receiver:
+        device = receiver.device("rotated")
+        page = phone.new_page()
+        log_in(page, live_server.url)
+        worker = phone.service_workers[0]
+        # As in the page test: the browser's own push service is out of reach,
+        # so the worker's PushManager hands out the test service's subscription.
+        worker.evaluate(
+            FAKE_PUSH_MANAGER.replace("window.", "self.").replace(
+                "SUBSCRIPTION", json.dumps(device.subscription(receiver.origin))
+            )
+        )
+        worker.evaluate(
+            "() => { self.dispatchEvent(new ExtendableEvent('pushsubscriptionchange')); }"
+        )
+        deadline = time.monotonic() + 10
+        queued = {"queued": 0}
+        while queued == {"queued": 0} and time.monotonic() < deadline:
+            time.sleep(0.2)
+            queued = page.evaluate(
+                """fetch('/api/push/test', {method: 'POST',
+                     headers: {'X-Requested-With': 'onsite'}}).then(r => r.json())"""
+            )
+        assert queued == {"queued": 1}  # the server has this device again
+        while not device.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert device.received and device.received[0]["payload"]["kind"] == "test"
+
+
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_iphone_users_in_safari_are_told_to_add_the_app_to_the_home_screen(live_server, browser):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+        locale="zh-CN", user_agent=IPHONE_SAFARI,
+    )  # fmt: skip
+    try:
+        page = context.new_page()
+        log_in(page, live_server.url)
+        page.goto(f"{live_server.url}/me")
+        hint = page.locator("#push-ios")
+        hint.wait_for()
+        assert "添加到主屏幕" in hint.inner_text() and "16.4" in hint.inner_text()
+    finally:
+        context.close()

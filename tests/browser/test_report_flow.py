@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import GUARD_PASSWORD, PHONE, SMALL_TARGETS_JS, screenshot
+from tests.browser.conftest import PHONE, SMALL_TARGETS_JS, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -34,14 +34,6 @@ def gps_phone(browser):
         yield context
     finally:
         context.close()
-
-
-def log_in(page, url):
-    page.goto(f"{url}/login")
-    page.get_by_label("用户名").fill("guard")
-    page.get_by_label("密码").fill(GUARD_PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{url}/")
 
 
 def open_lift(page):
@@ -128,7 +120,7 @@ def test_a_half_filled_draft_comes_back_after_the_tab_is_closed(live_server, pho
     assert again.locator("#photo-grid .photo img").count() == 1
     assert "已恢复" in again.locator("#draft-state").inner_text()
     again.goto(f"{live_server.url}/reports")
-    assert again.locator("#local-drafts").is_visible()
+    again.locator("#local-drafts").wait_for()  # listed once read from the phone
 
 
 def test_the_flow_speaks_english(live_server, phone):

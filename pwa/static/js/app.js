@@ -24,7 +24,7 @@ let timer = null;
 
 async function schedule() {
   clearTimeout(timer);
-  const due = await nextDue().catch(() => null);
+  const due = await nextDue(Number(body.dataset.user)).catch(() => null);
   if (due == null) return;
   // Where there is no Background Sync (iOS Safari, Firefox), this timer is
   // what sends a report once the signal is back; elsewhere it is a second
@@ -36,7 +36,9 @@ async function send(options = { force: true }) {
   if (!loggedIn) return { auth: true };
   const result = await sync(options);
   if (result.retry) await registerBackgroundSync();
-  await schedule();
+  // After a 401 nothing is tried on a timer: the next login (or the app
+  // coming back into view) sends.
+  if (!result.auth) await schedule();
   await showOutbox();
   return result;
 }

@@ -18,9 +18,12 @@ function badge(state) {
   return el("span", { className: `status status-${state}`, textContent: t[state] || state });
 }
 
+let loginNeeded = false;
+
 function reason(item) {
   if (item.state === "failed") return fmt(t.reason, { m: item.error || "" });
   if (item.user !== me && item.state !== "sent") return fmt(t.other_user, { name: item.user_name || item.user });
+  if (loginNeeded && item.state !== "sent") return t.after_login;
   if (item.state === "waiting" && item.next_at > Date.now()) {
     const s = Math.ceil((item.next_at - Date.now()) / 1000);
     return [fmt(t.next_try, { s }), item.error].filter(Boolean).join(" · ");
@@ -53,12 +56,18 @@ function row(item) {
 }
 
 async function render() {
+  loginNeeded = (await store.meta("login")) === "needed";
   const items = (await store.list()).reverse();
   const open = items.filter((i) => i.state !== "sent");
+  const failed = open.filter((i) => i.state === "failed").length;
+  const waiting = open.length - failed;
   $("outbox-list").replaceChildren(...items.map(row));
   $("outbox-empty").hidden = items.length > 0;
   $("send-all").hidden = !open.some((i) => i.user === me);
-  $("outbox-summary").textContent = items.length ? (open.length ? fmt(t.summary, { n: open.length }) : t.all_sent) : "";
+  $("outbox-summary").textContent = !items.length ? "" : !open.length ? t.all_sent : [
+    waiting ? fmt(t.summary, { n: waiting }) : "",
+    failed ? fmt(t.failed_summary, { n: failed }) : "",
+  ].filter(Boolean).join(" ");
   document.body.dataset.outbox = JSON.stringify(items.map((i) => [i.id, i.state]));
 }
 

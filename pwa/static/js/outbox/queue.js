@@ -175,9 +175,10 @@ export function sync(options = {}) {
   return running;
 }
 
-// When the next waiting item is due, for a timer (null if none waits).
-export async function nextDue() {
-  const waiting = (await store.open()).filter((it) => it.state !== "failed");
+// When the next waiting report of ``user`` is due, for a timer (null if
+// none waits). Reports of another user wait for that user's login instead.
+export async function nextDue(user) {
+  const waiting = (await store.open()).filter((it) => it.state !== "failed" && it.user === user);
   if (!waiting.length) return null;
   return Math.min(...waiting.map((it) => it.next_at || 0));
 }
