@@ -325,3 +325,23 @@ def test_a_refused_report_is_kept_with_the_reason_and_deleted_only_when_confirme
         == 0
     )
     assert server.reports() == []
+
+
+def test_pages_come_from_the_phone_when_the_server_fails_or_there_is_no_signal(live_server, phone):
+    page = phone.new_page()
+    log_in(page, live_server.url, offline_ready=True)
+
+    # A proxy in front of a server in trouble answers 502: the kept page.
+    phone.route("**/playbooks", lambda route: route.fulfill(status=502, body="Bad Gateway"))
+    page.goto(f"{live_server.url}/playbooks")
+    assert "处理指引" in page.locator("h1").inner_text()
+    phone.unroute("**/playbooks")
+
+    phone.set_offline(True)
+    page.goto(f"{live_server.url}/report/{LIFT}")  # every report flow is kept
+    page.wait_for_selector("body[data-ready=true]")
+    page.goto(f"{live_server.url}/playbooks/{LIFT}")  # and every guide
+    assert "电梯困人事件" in page.locator("h1").inner_text()
+    page.goto(f"{live_server.url}/reports/00000000-0000-4000-8000-000000000000")
+    assert page.locator("h1").inner_text() == "没有网络"  # never kept: the offline page
+    screenshot(page, "offline-page-zh-CN")

@@ -1,6 +1,7 @@
 // How the worker answers each request.
-//   pages (navigations)  network first, the kept copy when there is no signal,
-//                        else the offline page
+//   pages (navigations)  network first; the kept copy when there is no
+//                        signal, the network is slow or the server fails
+//                        (5xx); else the offline page
 //   /static/ assets      cache first: the cache is per build, so never stale
 //   /api/playbooks       network first, the kept copy offline
 //   any other /api/      never touched: reports and photos go to the server
@@ -59,7 +60,9 @@ async function page(request, version) {
   const slow = new Promise((resolve) => { timer = setTimeout(resolve, PAGE_TIMEOUT_MS, null); });
   try {
     const first = await Promise.race([network, slow]);
-    if (first) return first;
+    // A server in trouble (5xx, e.g. a proxy's 502) gets the kept page too.
+    if (first && first.status < 500) return first;
+    if (first) return (await cache.match(key)) || first;
   } catch {
     // no signal: fall through to the kept copy
   } finally {
