@@ -13,7 +13,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import GUARD_PASSWORD, LiveServer, log_in, screenshot
+from tests.browser.conftest import (
+    GUARD_PASSWORD,
+    LiveServer,
+    log_in,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -208,16 +213,9 @@ def test_the_server_restarting_mid_sync_loses_and_doubles_nothing(live_server, p
     assert len(reports) == 1
 
 
-def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, tmp_path):
-    server = Server(live_server)
-    page = phone.new_page()
-    log_in(page, live_server.url, offline_ready=True)
-    old_build = page.evaluate("document.body.dataset.build")
-    phone.set_offline(True)
-    report_id = make_report(page, live_server.url, photos)
-
-    # A new version of the app is deployed on the same data while the phone
-    # has no signal: a copy of the app with one style changed.
+def deploy_new_version(live_server: LiveServer, tmp_path: Path) -> LiveServer:
+    """Stop the server and start, on the same port and data, a copy of the
+    app with one style changed: a new build, so a new service worker."""
     new_root = tmp_path / "v2"
     for part in ("server", "pwa", "playbooks", "migrations"):
         shutil.copytree(ROOT / part, new_root / part, ignore=shutil.ignore_patterns("__pycache__"))
@@ -228,6 +226,19 @@ def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, 
     new = LiveServer(Path(env["ONSITE_DATA_DIR"]), env["ONSITE_DATABASE_URL"], root=new_root)
     new.port, new.url = live_server.port, live_server.url
     new.start()
+    return new
+
+
+def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, tmp_path):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url, offline_ready=True)
+    old_build = page.evaluate("document.body.dataset.build")
+    phone.set_offline(True)
+    report_id = make_report(page, live_server.url, photos)
+
+    # A new version of the app is deployed while the phone has no signal.
+    new = deploy_new_version(live_server, tmp_path)
     try:
         # Reports are held back until the new version runs, so they
         # are waiting on the phone all through the update.
@@ -345,3 +356,62 @@ def test_pages_come_from_the_phone_when_the_server_fails_or_there_is_no_signal(l
     page.goto(f"{live_server.url}/reports/00000000-0000-4000-8000-000000000000")
     assert page.locator("h1").inner_text() == "没有网络"  # never kept: the offline page
     screenshot(page, "offline-page-zh-CN")
+
+
+def test_an_update_applies_itself_after_a_minute_untouched(live_server, phone, tmp_path):
+    page = phone.new_page()
+    log_in(page, live_server.url, offline_ready=True)
+    old_cache = f"onsite-assets-{page.evaluate('document.body.dataset.build')}"
+    new = deploy_new_version(live_server, tmp_path)
+    try:
+        page.clock.install()  # the page's clock only: the worker keeps real time
+        page.goto(f"{live_server.url}/")
+        page.get_by_role("button", name="立即更新").wait_for(timeout=30_000)
+        page.evaluate("window.sameDocument = true")  # gone when the page reloads
+
+        def still_old() -> None:
+            page.wait_for_timeout(500)
+            assert page.evaluate("window.sameDocument === true")
+            assert old_cache in page.evaluate("caches.keys()")
+
+        page.clock.fast_forward(30_000)  # half a minute: a guard may be reading
+        still_old()
+        page.keyboard.press("Shift")  # a touch restarts the minute
+        page.clock.fast_forward(45_000)
+        still_old()
+        with page.expect_navigation(timeout=30_000):  # a minute untouched: reload quietly
+            page.clock.fast_forward(30_000)
+        page.wait_for_load_state()
+        assert page.evaluate("window.sameDocument === undefined")
+        new_cache = f"onsite-assets-{page.evaluate('document.body.dataset.build')}"
+        assert new_cache != old_cache
+        assert [c for c in page.evaluate("caches.keys()") if c.startswith("onsite-assets-")] == [
+            new_cache
+        ]
+    finally:
+        new.stop()
+
+
+def test_background_sync_sends_the_outbox_with_the_app_closed(live_server, phone, photos):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url, offline_ready=True)
+    phone.set_offline(True)
+    report_id = make_report(page, live_server.url, photos)
+    # The report flow asked the browser for a Background Sync.
+    page.wait_for_function(
+        "navigator.serviceWorker.ready.then(r => r.sync.getTags()).then(t => t.includes('outbox'))"
+    )
+    phone.new_page()  # the browser stays open, on no page of the app
+    page.close()
+    assert server.reports() == []
+
+    # The signal returns: Chromium fires "sync" at the worker, which sends
+    # the report and both photos with no page of the app open.
+    phone.set_offline(False)
+    reports = server.wait_for(one_report_with(2))
+    assert reports[0]["id"] == report_id
+
+    page = phone.new_page()  # the outbox on the phone agrees
+    page.goto(f"{live_server.url}/outbox")
+    wait_outbox(page, ["sent"])
