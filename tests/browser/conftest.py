@@ -155,9 +155,13 @@ def phone_profile(playwright, tmp_path):
     profile = tmp_path / "profile"
     opened = []
 
-    def open_phone():
+    def open_phone(**options):
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, **PHONE_OPTIONS
+            profile,
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            **{**PHONE_OPTIONS, **options},
         )
         opened.append(context)
         return context

@@ -118,14 +118,18 @@ def test_offline_report_survives_reload_and_a_closed_browser_then_arrives_once(
     phone.close()
     assert server.reports() == []
 
-    phone = phone_profile()  # the browser opened again, still without signal
-    phone.set_offline(True)
+    # The browser opened again, still without signal. Its worker may start a
+    # Background Sync the moment it opens, before Playwright's offline
+    # emulation reaches it, so the server is out of reach too.
+    live_server.stop()
+    phone = phone_profile(offline=True)
     page = phone.pages[0] if phone.pages else phone.new_page()
     page.goto(f"{live_server.url}/outbox")
     assert outbox(page) == [[report_id, "waiting"]]
     assert page.locator("#outbox-count").inner_text() == "1"
 
-    phone.set_offline(False)  # the signal returns: it goes by itself
+    live_server.start()  # the signal returns: it goes by itself
+    phone.set_offline(False)
     wait_outbox(page, ["sent"])
     reports = server.wait_for(one_report_with(2))
     assert reports[0]["id"] == report_id
