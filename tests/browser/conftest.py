@@ -145,6 +145,7 @@ PHONE_OPTIONS = {
     "is_mobile": True,
     "has_touch": True,
     "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",  # a guard's phone, as the server's pages assume
 }
 
 
