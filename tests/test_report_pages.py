@@ -64,3 +64,26 @@ async def test_my_reports_lists_mine_and_another_site_cannot_open_it(app, client
         assert (await other.get(f"/reports/{rid}")).status_code == 403
     assert (await client.get(f"/reports/{uuid.uuid4()}")).status_code == 404
     assert (await client.get("/reports/not-a-uuid")).status_code == 404
+
+
+async def test_only_the_reporter_keeps_ticking_steps_until_the_report_is_closed(app, client, world):
+    import httpx
+
+    from server.models import Report, ReportStatus
+
+    await login(client, "guard")
+    rid = await make_report(app, client)
+    detail = (await client.get(f"/reports/{rid}")).text
+    assert 'src="/static/js/report-detail.js' in detail
+    assert '<input type="checkbox" class="step-box" data-index="0" checked disabled>' in detail
+    assert '<input type="checkbox" class="step-box" data-index="1">' in detail
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        await login(other, "super")  # sees the report, but did not make it
+        seen = (await other.get(f"/reports/{rid}")).text
+        assert "电梯困人事件" in seen and "step-box" not in seen and "report-detail.js" not in seen
+
+    await Report.filter(id=rid).update(status=ReportStatus.CLOSED)
+    closed = (await client.get(f"/reports/{rid}")).text
+    assert "step-box" not in closed and "未完成" in closed

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from server import reports as service
 from server.errors import ApiError
-from server.models import Event, Photo, Report, User
+from server.models import Event, Photo, Report, ReportStatus, User
 from server.templating import render
 
 
@@ -110,6 +110,8 @@ async def report_detail(request: Request) -> Response:
         report=report,
         incident=incident,
         ticks=ticks,
+        # The guard who made it keeps ticking steps until the report is closed.
+        live=report.reporter_id == user.id and report.status != ReportStatus.CLOSED,
         events=events,
         photos=photos,
     )

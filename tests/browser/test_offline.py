@@ -419,3 +419,54 @@ def test_background_sync_sends_the_outbox_with_the_app_closed(live_server, phone
     page = phone.new_page()  # the outbox on the phone agrees
     page.goto(f"{live_server.url}/outbox")
     wait_outbox(page, ["sent"])
+
+
+def test_steps_ticked_after_sending_wait_offline_and_arrive_once(live_server, phone):
+    server = Server(live_server)
+    page = phone.new_page()
+    log_in(page, live_server.url, offline_ready=True)
+    page.goto(f"{live_server.url}/report/{LIFT}")
+    page.wait_for_selector("body[data-ready=true]")
+    page.locator(".step-box").nth(0).check()  # e.g. the alarm was raised
+    page.get_by_role("button", name="检查并发送").click()
+    page.get_by_role("button", name="发送", exact=True).click()
+    page.wait_for_url("**/reports/*")  # sent at once: the supervisors know
+    report_id = page.url.rsplit("/", 1)[1]
+    boxes = page.locator("#handling .step-box")
+    assert boxes.nth(0).is_checked() and boxes.nth(0).is_disabled()
+    assert boxes.nth(2).is_enabled()
+
+    # Down in the lift shaft, no signal: the guard ticks the next step.
+    phone.set_offline(True)
+    boxes.nth(2).check()
+    state = page.locator('.tick-state[data-index="2"]')
+    assert "已记在手机上" in state.inner_text()
+    page.wait_for_function("document.body.dataset.ticks === '[[2,\"waiting\"]]'")
+    ticked_at = page.locator('.check-time[data-index="2"]').get_attribute("datetime")
+    assert boxes.nth(2).is_disabled()  # a record now: no untick
+    screenshot(page, "report-live-steps-zh-CN")
+
+    page.reload()  # the page is kept on the phone, the tick in the outbox
+    assert page.locator("#handling .step-box").nth(2).is_checked()
+    page.wait_for_function("document.body.dataset.ticks === '[[2,\"waiting\"]]'")
+    page.goto(f"{live_server.url}/outbox")
+    assert outbox(page) == [[report_id, "waiting"]]
+    assert "步骤 3" in page.locator(f"#item-{report_id}").inner_text()
+    assert [s["index"] for s in server.reports()[0]["steps"]] == [0]
+
+    page.goto(f"{live_server.url}/reports/{report_id}")
+    phone.set_offline(False)  # the signal returns: the tick goes by itself
+    page.wait_for_function("document.body.dataset.ticks === '[[2,\"sent\"]]'")
+    assert page.locator('.tick-state[data-index="2"]').is_hidden()
+    report = server.wait_for(lambda r: len(r[0]["steps"]) == 2)[0]
+    assert [s["index"] for s in report["steps"]] == [0, 2]
+    assert report["steps"][1]["checked_at"][:23] == ticked_at[:23]  # the phone's time
+    assert [e["kind"] for e in report["events"]].count("step") == 1
+
+    page.reload()  # now from the server, which has it
+    assert page.locator("#handling .step-box").nth(2).is_disabled()
+    assert page.locator('.tick-state[data-index="2"]').is_hidden()
+    page.goto(f"{live_server.url}/outbox")
+    wait_outbox(page, ["sent"])
+    time.sleep(1)
+    assert len(server.reports()[0]["steps"]) == 2  # nothing doubled

@@ -31,15 +31,21 @@ function reason(item) {
   return null;
 }
 
+const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
+
 function row(item) {
   const when = new Date(item.body.occurred_at).toLocaleString([], { hour12: false });
   const head = el("div", { className: "outbox-head" },
     el("strong", { textContent: item.title || item.incident }), badge(item.state));
-  const info = el("p", { className: "muted small", textContent: `${when} · ${fmt(t.photos, { n: item.photos.length })}` });
+  const parts = [when, item.photos.length ? fmt(t.photos, { n: item.photos.length }) : null,
+    item.ticks?.length ? fmt(t.steps, { n: item.ticks.length }) : null];
+  const info = el("p", { className: "muted small", textContent: parts.filter(Boolean).join(" · ") });
   const why = reason(item);
-  const photos = el("ul", { className: "outbox-photos" }, ...item.photos.map((p, i) =>
-    el("li", { className: "small" }, `${fmt(t.photo, { n: i + 1 })} `, badge(p.state),
-       p.error ? el("span", { className: "muted", textContent: ` ${p.error}` }) : null)));
+  const part = (label, p) => el("li", { className: "small" }, `${label} `, badge(p.state),
+    p.error ? el("span", { className: "muted", textContent: ` ${p.error}` }) : null);
+  const photos = el("ul", { className: "outbox-photos" },
+    ...(item.ticks || []).map((k) => part(fmt(t.step, { n: k.index + 1, at: clock(k.checked_at) }), k)),
+    ...item.photos.map((p, i) => part(fmt(t.photo, { n: i + 1 }), p)));
   const actions = el("div", { className: "two" });
   if (item.state === "sent") {
     actions.append(el("a", { className: "btn btn-block", href: `/reports/${item.id}`, textContent: t.open }));
@@ -76,7 +82,9 @@ async function retry(id) {
     item.state = "waiting";
     item.next_at = 0;
     item.error = null;
-    for (const p of item.photos) if (p.state === "failed") Object.assign(p, { state: "waiting", error: null });
+    for (const p of [...item.photos, ...(item.ticks || [])]) {
+      if (p.state === "failed") Object.assign(p, { state: "waiting", error: null });
+    }
   });
   await sync({ force: true });
 }

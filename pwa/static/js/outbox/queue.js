@@ -1,5 +1,6 @@
 // The sync: sends what waits in the outbox, one report at a time, the text
-// first (so supervisors are told at once) and then the photos one by one.
+// first (so supervisors are told at once), then steps ticked after sending,
+// then the photos one by one.
 //
 // One sync runs at a time across every tab and the service worker (a Web
 // Lock). Every write is a PUT by an id made on the phone, so sending again
@@ -62,6 +63,17 @@ async function sendItem(item, progress) {
     item = await store.update(item.id, (it) => { it.text_sent = true; it.error = null; });
     if (!item) return { ok: true }; // deleted meanwhile
   }
+  // Steps ticked after sending: small, and the evidence trail, so before photos.
+  for (const tick of (item.ticks || []).filter((k) => k.state === "waiting")) {
+    const outcome = await call(`/api/reports/${item.id}/steps/${tick.index}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ checked_at: tick.checked_at }),
+    });
+    if (!outcome.ok && !outcome.failed) return outcome;
+    const change = outcome.ok ? { state: "sent", error: null } : { state: "failed", error: outcome.message };
+    await store.update(item.id, (it) => { Object.assign(it.ticks.find((k) => k.index === tick.index), change); });
+  }
   const photos = item.photos.filter((p) => p.state !== "sent" && p.state !== "failed");
   for (const [n, photo] of photos.entries()) {
     progress?.({ id: item.id, photo: n + 1, photos: photos.length });
@@ -91,10 +103,13 @@ async function sendItem(item, progress) {
 }
 
 function settled(item) {
-  const failed = item.photos.find((p) => p.state === "failed");
+  const failed = [...item.photos, ...(item.ticks || [])].find((p) => p.state === "failed");
   if (failed) {
     item.state = "failed";
     item.error = failed.error;
+  } else if ((item.ticks || []).some((k) => k.state === "waiting")) {
+    // A step ticked while this pass ran: the next pass sends it.
+    Object.assign(item, { state: "waiting", next_at: 0, error: null });
   } else {
     item.state = "sent";
     item.sent_at = new Date().toISOString();

@@ -13,12 +13,18 @@ const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("o
 // Sent reports stay listed for a week, so a guard can see what went.
 const KEEP_SENT_MS = 7 * 24 * 3600 * 1000;
 
+// A channel never hears its own messages: changes made in this page (or
+// worker) are told to its own listeners through a local target.
+const local = new EventTarget();
+
 export function announce(message) {
   channel?.postMessage(message);
+  local.dispatchEvent(Object.assign(new Event("message"), { data: message }));
 }
 
 export function listen(callback) {
   channel?.addEventListener("message", (event) => callback(event.data));
+  local.addEventListener("message", (event) => callback(event.data));
 }
 
 // Move a finished draft into the outbox, in one transaction: the report is
@@ -71,6 +77,40 @@ export async function photoSent(id, photoId) {
     return current;
   }, "relaxed");
   announce({ type: "changed", id });
+  return item;
+}
+
+// A step ticked after the report was sent (the report is a living record:
+// "maintenance arrived", "people released"). It joins the report's outbox
+// item, or an item made for it when the report came from another phone or
+// was pruned, and the sync sends it after the report's text. Kept durably:
+// it is what the guard entered. Returns the item.
+export async function addTick(report, tick) {
+  const item = await idb.transaction("outbox", "readwrite", async (s) => {
+    const current = (await idb.request(s.outbox.get(report.id))) || {
+      id: report.id,
+      user: report.user,
+      user_name: report.user_name,
+      title: report.title,
+      incident: report.incident,
+      created: new Date().toISOString(),
+      body: { occurred_at: report.occurred_at },
+      state: "sent",
+      sent_at: new Date().toISOString(),
+      attempts: 0,
+      next_at: 0,
+      error: null,
+      text_sent: true,
+      photos: [],
+    };
+    current.ticks = current.ticks || [];
+    if (current.ticks.some((t) => t.index === tick.index)) return current; // a double tap
+    current.ticks.push({ index: tick.index, checked_at: tick.checked_at, state: "waiting", error: null });
+    if (current.state === "sent") Object.assign(current, { state: "waiting", attempts: 0, next_at: 0 });
+    s.outbox.put(current);
+    return current;
+  });
+  announce({ type: "changed", id: report.id });
   return item;
 }
 
