@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -18,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from server import db
 from server import playbooks as playbook_lib
 from server.auth import AuthMiddleware, Sessions
+from server.build import STATIC_DIR
 from server.errors import exception_handlers
 from server.i18n import LanguageMiddleware
 from server.models import Photo
@@ -26,8 +26,6 @@ from server.push import Deliverer, load_vapid
 from server.routes import openapi, pages, photos, push, report_pages, reports, session, sites
 from server.routes import playbooks as playbook_routes
 from server.settings import Settings
-
-STATIC_DIR = Path(__file__).resolve().parent.parent / "pwa" / "static"
 
 
 class StaticAssets(StaticFiles):

@@ -49,3 +49,9 @@ def static_assets() -> tuple[str, ...]:
         for path in _files(STATIC_DIR)
         if path.suffix in ASSET_SUFFIXES
     )
+
+
+@cache
+def service_worker_script() -> str:
+    """The worker with the build written in (read once per process)."""
+    return (PWA_DIR / "sw" / "sw.js").read_text().replace("__BUILD__", build_id())

@@ -3,7 +3,6 @@ the manifest, and the service worker with its precache list."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -11,11 +10,10 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from server.auth import Sessions, authenticate, check_form_csrf
-from server.build import build_id, static_assets
+from server.build import PWA_DIR, build_id, service_worker_script, static_assets
 from server.i18n import LANG_COOKIE, normalise
 from server.templating import render
 
-PWA_DIR = Path(__file__).resolve().parents[2] / "pwa"
 # Pages every logged-in phone keeps, besides each playbook guide and report flow.
 SHELL_PAGES = ("/", "/reports", "/outbox", "/playbooks", "/me")
 
@@ -86,9 +84,8 @@ async def service_worker(request: Request) -> Response:
     # Served from the root so that its scope covers every page; never cached
     # by HTTP so that an update is seen at the next navigation. The build id
     # is written in, so the script's bytes change whenever the app does.
-    script = (PWA_DIR / "sw" / "sw.js").read_text().replace("__BUILD__", build_id())
     return Response(
-        script,
+        service_worker_script(),
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
     )

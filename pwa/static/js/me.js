@@ -1,7 +1,8 @@
 // "Me": push notifications for this device, and whether it is ready offline.
+import { fmt } from "./text.js";
+
 const { t } = JSON.parse(document.getElementById("me-data").textContent);
 const $ = (id) => document.getElementById(id);
-const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
 const HEADERS = { "X-Requested-With": "onsite", "Content-Type": "application/json" };
 
 const ios = /iPhone|iPad|iPod/.test(navigator.userAgent);

@@ -2,10 +2,10 @@
 // photos, with its state; "send now"; delete only after a confirmation.
 import * as store from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
+import { fmt, clock } from "./text.js";
 
 const { t } = JSON.parse(document.getElementById("outbox-data").textContent);
 const $ = (id) => document.getElementById(id);
-const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
 const me = Number(document.body.dataset.user) || null;
 
 function el(tag, props = {}, ...children) {
@@ -30,8 +30,6 @@ function reason(item) {
   }
   return null;
 }
-
-const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
 
 function row(item) {
   const when = new Date(item.body.occurred_at).toLocaleString([], { hour12: false });

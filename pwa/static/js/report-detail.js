@@ -4,11 +4,10 @@
 // sent once (PUT by step index), shown here as waiting until it is.
 import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
+import { fmt, clock } from "./text.js";
 
 const $ = (id) => document.getElementById(id);
 const { report, t } = JSON.parse($("detail-data").textContent);
-const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
-const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
 
 function showTick(tick) {
   const box = document.querySelector(`.step-box[data-index="${tick.index}"]`);

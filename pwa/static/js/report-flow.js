@@ -4,12 +4,11 @@ import * as drafts from "./drafts.js";
 import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
 import { compress } from "./photo.js";
+import { fmt, clock } from "./text.js";
 
 const data = JSON.parse(document.getElementById("flow-data").textContent);
 const t = data.t;
 const $ = (id) => document.getElementById(id);
-const fmt = (template, values) => template.replace(/%\((\w+)\)s/g, (_, k) => values[k]);
-const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
 
 const siteInput = $("site");
 let draft = null;
