@@ -39,14 +39,14 @@ from skimage.metrics import structural_similarity  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import photos  # noqa: E402
+from server import imaging  # noqa: E402
 
 PHONE = ROOT.parent / "shared" / "photos" / "phone"
-EDGE = photos.DISPLAY_EDGE
+EDGE = imaging.DISPLAY_EDGE
 
 
 def onsite(raw: bytes) -> bytes:
-    return photos.process(raw).display
+    return imaging.process(raw).display
 
 
 def naive(raw: bytes) -> bytes:
@@ -54,7 +54,7 @@ def naive(raw: bytes) -> bytes:
     scale = EDGE / max(im.size)
     im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    im.convert("RGB").save(out, "JPEG", quality=photos.DISPLAY_QUALITY, progressive=True)
+    im.convert("RGB").save(out, "JPEG", quality=imaging.DISPLAY_QUALITY, progressive=True)
     return out.getvalue()
 
 
@@ -62,7 +62,7 @@ def vips(raw: bytes) -> bytes:
     import pyvips
 
     im = pyvips.Image.thumbnail_buffer(raw, EDGE, height=EDGE, size="down")
-    return im.jpegsave_buffer(Q=photos.DISPLAY_QUALITY, interlace=True, keep="none")
+    return im.jpegsave_buffer(Q=imaging.DISPLAY_QUALITY, interlace=True, keep="none")
 
 
 PIPELINES: dict[str, Callable[[bytes], bytes]] = {"onsite": onsite, "naive": naive, "pyvips": vips}
@@ -119,7 +119,7 @@ def timed(fn: Callable[[bytes], bytes], raw: bytes, runs: int) -> tuple[float, b
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quality", type=int, default=photos.DISPLAY_QUALITY)
+    parser.add_argument("--quality", type=int, default=imaging.DISPLAY_QUALITY)
     parser.add_argument(
         "--parallel",
         type=int,
@@ -127,7 +127,7 @@ def main() -> None:
         help="uploads at once through the server afterwards (0: skip)",
     )
     args = parser.parse_args()
-    photos.DISPLAY_QUALITY = args.quality
+    imaging.DISPLAY_QUALITY = args.quality
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, Pillow {Image.__version__}, one thread per conversion"

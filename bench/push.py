@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.app import create_app  # noqa: E402
-from server.auth import hash_password  # noqa: E402
 from server.models import PushSubscription, Role, Site, User  # noqa: E402
+from server.passwords import hash_password  # noqa: E402
 from server.settings import load  # noqa: E402
 
 CSRF = {"X-Requested-With": "onsite"}

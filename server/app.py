@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import anyio
 import anyio.to_thread
@@ -14,15 +15,18 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from server import db
+from server import db, passwords
 from server import playbooks as playbook_lib
 from server.auth import AuthMiddleware, Sessions
-from server.build import STATIC_DIR
-from server.errors import exception_handlers
+from server.context import Context, utcnow
+from server.error_handlers import exception_handlers
 from server.i18n import LanguageMiddleware
 from server.models import Photo
+from server.paths import STATIC_DIR
 from server.photo_store import PhotoStore
-from server.push import Deliverer, load_vapid
+from server.push.vapid import load_vapid
+from server.push.worker import Backoff, Deliverer
+from server.push.worker import backoff as push_backoff
 from server.routes import openapi, pages, photos, push, report_pages, reports, session, sites
 from server.routes import playbooks as playbook_routes
 from server.settings import Settings
@@ -45,17 +49,32 @@ class StaticAssets(StaticFiles):
 log = logging.getLogger("onsite")
 
 
-def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlette:
-    """Build the app for ``settings``.
+def create_app(
+    settings: Settings,
+    *,
+    apply_migrations: bool = True,
+    clock: Callable[[], datetime] = utcnow,
+    backoff: Backoff = push_backoff,
+) -> Starlette:
+    """Build the app for ``settings``; tests may pass the clock and the push backoff.
 
     The playbooks are loaded here, before anything listens, so an invalid
     playbook stops the server at once with the error that names the file.
     """
+    passwords.configure(settings.password_memory_kib)
     library = playbook_lib.load()
     sessions = Sessions(settings.secret_key, settings.session_days)
     photo_store = PhotoStore(settings.data_dir / "photos")
     vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
-    deliverer = Deliverer(vapid)
+    deliverer = Deliverer(vapid, clock=clock, backoff=backoff)
+    context = Context(
+        settings=settings,
+        library=library,
+        photo_store=photo_store,
+        photo_limiter=anyio.CapacityLimiter(settings.photo_workers),
+        wake_delivery=deliverer.kick,
+        clock=clock,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,10 +115,9 @@ def create_app(settings: Settings, *, apply_migrations: bool = True) -> Starlett
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.context = context
     app.state.sessions = sessions
     app.state.playbooks = library
-    app.state.photo_store = photo_store
     app.state.vapid = vapid
     app.state.deliverer = deliverer
-    app.state.photo_limiter = anyio.CapacityLimiter(settings.photo_workers)
     return app

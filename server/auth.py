@@ -1,4 +1,4 @@
-"""Passwords, sessions, the CSRF check, and the role and site guards.
+"""Logging in, sessions, the CSRF check, and the role and site guards.
 
 A session is a signed cookie holding the user's id and session version. It
 lasts 30 days, because a guard must not be logged out mid-shift, and every
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
-from functools import wraps
+from collections.abc import Iterable
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server import passwords
 from server.errors import ApiError
 from server.models import Role, Site, User
 
@@ -29,37 +27,17 @@ CSRF_HEADER = "x-requested-with"
 CSRF_HEADER_VALUE = "onsite"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
-# Verifying against this keeps a login for an unknown name as slow as a real one.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def generate_password() -> str:
-    """A password that is easy to read out and type on a phone."""
-    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
-
 
 async def authenticate(username: str, password: str) -> User | None:
+    """The active user with this password, or None (as slowly for an unknown name)."""
     user = await User.get_or_none(username=username)
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        passwords.verify_nobody(password)
         return None
-    if not user.is_active or not verify_password(user.password_hash, password):
+    if not user.is_active or not passwords.verify_password(user.password_hash, password):
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
         await user.save(update_fields=["password_hash"])
     return user
 
@@ -102,12 +80,6 @@ class Sessions:
         return user
 
 
-async def revoke_sessions(user: User) -> None:
-    """End every session of ``user`` at their next request."""
-    await User.filter(id=user.id).update(session_version=user.session_version + 1)
-    user.session_version += 1
-
-
 class AuthMiddleware:
     """Puts the logged-in user (or None) on ``request.state.user``.
 
@@ -130,9 +102,10 @@ class AuthMiddleware:
             and scope["method"] not in SAFE_METHODS
             and conn.headers.get(CSRF_HEADER, "").lower() != CSRF_HEADER_VALUE
         ):
-            response = ApiError(
+            error = ApiError(
                 403, "csrf", "State-changing calls need the header X-Requested-With: onsite."
-            ).response()
+            )
+            response = JSONResponse(error.body(), status_code=error.status)
             await response(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -190,33 +163,9 @@ def require_role(user: User, roles: Iterable[Role]) -> None:
         raise ApiError(403, "forbidden", f"Only {names} may do this.")
 
 
-async def site_ids(user: User) -> set[int]:
-    """The ids of the sites ``user`` belongs to."""
-    return set(await user.sites.all().values_list("id", flat=True))
-
-
 async def require_site(user: User, site: Site) -> None:
     """403 unless ``user`` belongs to ``site``; admins see every site."""
     if user.role == Role.ADMIN:
         return
-    if site.id not in await site_ids(user):
+    if site.id not in await user.site_ids():
         raise ApiError(403, "forbidden_site", "You do not belong to this site.")
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def requires(*roles: Role) -> Callable[[Endpoint], Endpoint]:
-    """Decorate an endpoint: logged in (401), and with one of ``roles`` if given (403)."""
-
-    def decorate(endpoint: Endpoint) -> Endpoint:
-        @wraps(endpoint)
-        async def guarded(request: Request) -> Response:
-            user = current_user(request)
-            if roles:
-                require_role(user, roles)
-            return await endpoint(request)
-
-        return guarded
-
-    return decorate

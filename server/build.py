@@ -14,11 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from server import __version__
-
-ROOT = Path(__file__).resolve().parent.parent
-PWA_DIR = ROOT / "pwa"
-STATIC_DIR = PWA_DIR / "static"
-PLAYBOOK_DIR = ROOT / "playbooks"
+from server.paths import PLAYBOOK_DIR, PWA_DIR, ROOT, STATIC_DIR
 
 # What a phone needs offline: every script, style and icon. Fonts are the
 # system's; photos of reports are never precached.

@@ -11,10 +11,10 @@ import click
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 
-from server import db
+from server import db, passwords
 from server import settings as settings_mod
-from server.auth import generate_password, hash_password, revoke_sessions
 from server.models import Role, Site, User
+from server.passwords import generate_password, hash_password
 
 T = TypeVar("T")
 
@@ -29,9 +29,11 @@ DEMO_USERS = [
 
 def _settings() -> settings_mod.Settings:
     try:
-        return settings_mod.load()
+        settings = settings_mod.load()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    passwords.configure(settings.password_memory_kib)
+    return settings
 
 
 def _with_db(work: Callable[[], Awaitable[T]]) -> T:
@@ -181,7 +183,7 @@ def user_revoke_sessions(username: str) -> None:
         found = await User.get_or_none(username=username)
         if found is None:
             raise click.ClickException(f"no such user: {username}")
-        await revoke_sessions(found)
+        await found.end_sessions()
 
     _with_db(work)
     click.echo(f"every session of {username} is revoked")

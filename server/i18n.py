@@ -10,16 +10,18 @@ from __future__ import annotations
 import gettext
 import io
 from functools import cache
-from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
 
-LANGUAGES = {"zh-CN": "中文", "en": "English"}
+from server.paths import CATALOG_DIR
+
+# Message ids are the Chinese text itself: zh-CN is the language of the source.
+SOURCE_LANGUAGE = "zh-CN"
+LANGUAGES = {SOURCE_LANGUAGE: "中文", "en": "English"}
 LANG_COOKIE = "onsite_lang"
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "pwa" / "translations"
 
 
 def normalise(value: str | None) -> str | None:
@@ -28,7 +30,7 @@ def normalise(value: str | None) -> str | None:
         return None
     value = value.strip().replace("_", "-").lower()
     if value.startswith("zh"):
-        return "zh-CN"
+        return SOURCE_LANGUAGE
     if value.startswith("en"):
         return "en"
     return None
@@ -37,7 +39,7 @@ def normalise(value: str | None) -> str | None:
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The compiled catalog for ``lang`` (an identity one for zh-CN)."""
-    if lang == "zh-CN":
+    if lang == SOURCE_LANGUAGE:
         return NullTranslations()
     po_path = CATALOG_DIR / lang / "LC_MESSAGES" / "messages.po"
     with po_path.open("rb") as fh:
@@ -49,7 +51,8 @@ def translations(lang: str) -> gettext.NullTranslations:
 
 
 def request_language(request: Request, default: str) -> str:
-    """The page language: ``?lang=``, then the cookie, then the user's choice, then the default."""
+    """The page language: ``?lang=``, then the cookie, then the user's choice, then
+    ``default`` (the setting, already one of LANGUAGES)."""
     for candidate in (
         request.query_params.get("lang"),
         request.cookies.get(LANG_COOKIE),
@@ -58,7 +61,7 @@ def request_language(request: Request, default: str) -> str:
         lang = normalise(candidate)
         if lang:
             return lang
-    return normalise(default) or "zh-CN"
+    return default
 
 
 class LanguageMiddleware:

@@ -7,10 +7,15 @@ primary or unique keys, which is what makes every write idempotent.
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.expressions import F, Q
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from server.errors import ApiError
 
 
 class Role(StrEnum):
@@ -88,6 +93,15 @@ class User(Model):
     class Meta:
         table = "user"
 
+    async def end_sessions(self) -> None:
+        """End every session of this user at its next request (a lost phone)."""
+        await User.filter(id=self.id).update(session_version=F("session_version") + 1)
+        await self.refresh_from_db(fields=["session_version"])
+
+    async def site_ids(self) -> set[int]:
+        """The ids of the sites this user belongs to."""
+        return set(await self.sites.all().values_list("id", flat=True))
+
 
 class Report(Model):
     """One incident report: its id is a UUID made on the phone."""
@@ -96,9 +110,11 @@ class Report(Model):
     site: fields.ForeignKeyRelation[Site] = fields.ForeignKeyField(
         "onsite.Site", related_name="reports", on_delete=fields.RESTRICT
     )
+    site_id: int
     reporter: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="reports", on_delete=fields.RESTRICT
     )
+    reporter_id: int
     incident_type = fields.CharField(max_length=64, db_index=True)
     playbook_version = fields.CharField(max_length=32)
     severity = fields.CharEnumField(Severity, max_length=16)
@@ -116,6 +132,7 @@ class Report(Model):
     assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="assigned_reports", null=True, on_delete=fields.SET_NULL
     )
+    assignee_id: int | None
     acknowledged_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="acknowledged_reports", null=True, on_delete=fields.SET_NULL
     )
@@ -134,6 +151,37 @@ class Report(Model):
     class Meta:
         table = "report"
         indexes = (("site_id", "received_at"),)
+
+    @classmethod
+    async def visible_to(cls, user: User) -> QuerySet[Report]:
+        """The reports ``user`` may see: own ones, assigned ones, or their sites'."""
+        if user.role == Role.ADMIN:
+            return cls.all()
+        if user.role == Role.SUPERVISOR:
+            return cls.filter(site_id__in=await user.site_ids())
+        if user.role == Role.TECHNICIAN:
+            return cls.filter(Q(reporter_id=user.id) | Q(assignee_id=user.id))
+        return cls.filter(reporter_id=user.id)
+
+    @classmethod
+    async def seen_by(cls, user: User, report_id: uuid.UUID) -> Report:
+        """The report, or 404 if there is none, 403 if ``user`` may not see it."""
+        report = await cls.get_or_none(id=report_id)
+        if report is None:
+            raise ApiError(404, "not_found", "No such report.")
+        if not await report.is_visible_to(user):
+            raise ApiError(403, "forbidden", "This report is not yours to see.")
+        return report
+
+    async def is_visible_to(self, user: User) -> bool:
+        if user.role == Role.ADMIN:
+            return True
+        if user.role == Role.SUPERVISOR:
+            return self.site_id in await user.site_ids()
+        mine = self.reporter_id == user.id
+        if user.role == Role.TECHNICIAN:
+            return mine or self.assignee_id == user.id
+        return mine
 
 
 class ReportStep(Model):
@@ -162,6 +210,7 @@ class Photo(Model):
     report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
         "onsite.Report", related_name="photos", on_delete=fields.CASCADE
     )
+    report_id: uuid.UUID
     kind = fields.CharEnumField(PhotoKind, max_length=16, default=PhotoKind.EVIDENCE)
     uploaded_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="photos", null=True, on_delete=fields.SET_NULL

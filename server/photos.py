@@ -1,270 +1,139 @@
-"""The photo pipeline: pure functions from uploaded bytes to what is served.
+"""Photos of a report: the idempotent upload, who may add which kind, the files.
 
-``process(raw)`` recognises the format by content (never by name or
-Content-Type), refuses decompression bombs from the header alone, decodes big
-JPEGs at reduced scale (draft mode, before anything loads the pixels), makes a
-high-quality downscale, applies the EXIF orientation, and writes progressive
-JPEGs that carry no metadata at all. The metadata worth keeping (capture
-time, GPS, camera) is returned separately, for the database.
+A photo is identified by a UUID made on the phone. Its bytes are hashed: the
+same id with the same bytes, report and kind is a resend (200, nothing
+changes), anything else under that id a conflict (409). The imaging
+pipeline runs in worker threads behind a capacity limiter, so parallel 12 MP
+uploads keep memory bounded and the event loop free; its files are written
+before the row, so there is never a row without its files.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+import uuid
+from pathlib import Path
 
-from PIL import Image, ImageCms, UnidentifiedImageError
-from PIL.ExifTags import GPS, IFD, Base
+import anyio.to_thread
+from pydantic import BaseModel, ConfigDict
+from tortoise.exceptions import IntegrityError
 
-try:  # HEIC/HEIF from iPhones
-    from pillow_heif import register_heif_opener
+from server import imaging
+from server.context import Context
+from server.errors import ApiError
+from server.models import Event, Photo, PhotoKind, Report, Role, User
+from server.photo_store import DISPLAY, THUMB
+from server.schemas import Shape, Timestamp, Written
 
-    register_heif_opener()
-except ImportError:  # pragma: no cover - a dependency, but keep JPEG working without it
-    pass
-
-DISPLAY_EDGE = 1600
-THUMB_EDGE = 320
-# Chosen with bench/photos.py: the smallest quality whose SSIM against a
-# reference downscale stays >= 0.95 on the phone photos, at ~250-350 KB.
-DISPLAY_QUALITY = 80
-THUMB_QUALITY = 72
-# 100 MP covers 108 MP phone sensors; a 30000 x 30000 bomb is 900 MP.
-MAX_PIXELS = 100_000_000
-
-_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\xff\xd8\xff", "JPEG"),
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
-)
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-_SRGB = ImageCms.createProfile("sRGB")
+REPAIR_ROLES = {Role.TECHNICIAN, Role.SUPERVISOR, Role.ADMIN}
 
 
-class PhotoError(Exception):
-    """Bad input: ``status`` is the HTTP status to answer with."""
+class PhotoQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+    kind: PhotoKind = PhotoKind.EVIDENCE
 
 
-@dataclass(frozen=True)
-class Metadata:
-    taken_at: datetime | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    camera: str = ""
+class PhotoOut(Shape):
+    """A photo: its metadata and the authorised URLs of its two sizes."""
 
-
-@dataclass(frozen=True)
-class Processed:
-    display: bytes
-    thumbnail: bytes
+    id: uuid.UUID
+    kind: PhotoKind
     width: int
     height: int
     sha256: str
-    source_format: str
-    metadata: Metadata
+    taken_at: Timestamp | None
+    latitude: float | None
+    longitude: float | None
+    camera: str
+    url: str
+    thumbnail_url: str
 
-
-def sniff(raw: bytes) -> str | None:
-    """The image format of ``raw`` by its magic bytes, or None if unsupported."""
-    for offset, magic, name in _SIGNATURES:
-        if raw[offset : offset + len(magic)] == magic:
-            return name
-    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
-        return "WEBP"
-    if raw[4:8] == b"ftyp" and raw[8:12] in _HEIF_BRANDS:
-        return "HEIF"
-    return None
-
-
-def process(raw: bytes) -> Processed:
-    """Turn uploaded bytes into the display JPEG, a thumbnail and the metadata.
-
-    Raises PhotoError (415 unsupported, 422 undecodable, truncated or too big).
-    """
-    if not raw:
-        raise PhotoError(422, "empty", "The photo is empty.")
-    fmt = sniff(raw)
-    if fmt is None:
-        raise PhotoError(415, "unsupported_image", "Send a JPEG, PNG, WebP or HEIC photo.")
-    try:
-        with warnings.catch_warnings():
-            # Our own pixel limit applies below; Pillow's warning would be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(raw), formats=[fmt])
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise PhotoError(422, "undecodable", f"The photo cannot be read: {exc}") from None
-    except Image.DecompressionBombError:
-        raise PhotoError(422, "too_many_pixels", "The photo has too many pixels.") from None
-    width, height = im.size
-    if width < 1 or height < 1 or width * height > MAX_PIXELS:
-        raise PhotoError(
-            422,
-            "too_many_pixels",
-            f"The photo is {width}x{height}; at most {MAX_PIXELS // 1_000_000} MP is accepted.",
+    @classmethod
+    def of(cls, photo: Photo) -> PhotoOut:
+        url = f"/api/reports/{photo.report_id}/photos/{photo.id}"
+        return cls(
+            id=photo.id,
+            kind=photo.kind,
+            width=photo.width,
+            height=photo.height,
+            sha256=photo.sha256,
+            taken_at=photo.taken_at,
+            latitude=photo.latitude,
+            longitude=photo.longitude,
+            camera=photo.camera,
+            url=url,
+            thumbnail_url=f"{url}/thumb",
         )
-    exif = _exif(im)
-    metadata = _metadata(exif)
-    orientation = exif.get(Base.Orientation) if exif else None
-    icc = im.info.get("icc_profile")
 
-    if fmt == "JPEG":
-        # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT, keeping at
-        # least the display size; exif_transpose or load() would decode it all.
-        scale = DISPLAY_EDGE / max(width, height)
-        if scale < 1:
-            im.draft(None, (round(width * scale), round(height * scale)))
+
+def parse_ids(report_id: str, photo_id: str) -> tuple[uuid.UUID, uuid.UUID]:
     try:
-        im.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise PhotoError(422, "undecodable", f"The photo is damaged or truncated: {exc}") from None
+        return uuid.UUID(report_id), uuid.UUID(photo_id)
+    except ValueError:
+        raise ApiError(422, "invalid", "Report and photo ids are UUIDs.") from None
 
-    im = _to_rgb(im)
-    im = _fit(im, DISPLAY_EDGE)
-    if icc:
-        im = _to_srgb(im, icc)
-    if orientation in _TRANSPOSE:
-        im = im.transpose(_TRANSPOSE[orientation])
-    display = _jpeg(im, DISPLAY_QUALITY, progressive=True)
-    thumb = _jpeg(_fit(im, THUMB_EDGE), THUMB_QUALITY, progressive=False)
-    return Processed(
-        display=display,
-        thumbnail=thumb,
-        width=im.width,
-        height=im.height,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        source_format=fmt,
-        metadata=metadata,
+
+async def put_photo(
+    ctx: Context, user: User, report_id: str, photo_id: str, kind: PhotoKind, raw: bytes
+) -> Written[PhotoOut]:
+    """Attach the image ``raw`` to a report under the phone's ``photo_id``."""
+    rid, pid = parse_ids(report_id, photo_id)
+    report = await Report.seen_by(user, rid)
+    if kind != PhotoKind.EVIDENCE and user.role not in REPAIR_ROLES:
+        raise ApiError(403, "forbidden", "Repair photos come from technicians and supervisors.")
+    digest = hashlib.sha256(raw).hexdigest()
+    existing = await Photo.get_or_none(id=pid)
+    if existing is not None:
+        return _resend(existing, rid, digest, kind)
+    try:
+        processed = await anyio.to_thread.run_sync(imaging.process, raw, limiter=ctx.photo_limiter)
+    except imaging.PhotoError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    del raw  # the original is not kept: only what is served, without metadata
+    await anyio.to_thread.run_sync(ctx.photo_store.write, pid, DISPLAY, processed.display)
+    await anyio.to_thread.run_sync(ctx.photo_store.write, pid, THUMB, processed.thumbnail)
+    meta = processed.metadata
+    try:
+        photo = await Photo.create(
+            id=pid,
+            report=report,
+            kind=kind,
+            uploaded_by=user,
+            sha256=digest,
+            width=processed.width,
+            height=processed.height,
+            display_bytes=len(processed.display),
+            thumb_bytes=len(processed.thumbnail),
+            taken_at=meta.taken_at,
+            latitude=meta.latitude,
+            longitude=meta.longitude,
+            camera=meta.camera,
+        )
+    except IntegrityError:
+        # A concurrent resend of this photo won; its files equal ours.
+        return _resend(await Photo.get(id=pid), rid, digest, kind)
+    await Event.create(
+        report=report, actor=user, kind="photo", data={"photo": str(pid), "kind": kind.value}
     )
+    return Written(PhotoOut.of(photo), created=True)
 
 
-def _fit(im: Image.Image, edge: int) -> Image.Image:
-    """Downscale so the long edge is at most ``edge``.
-
-    A big reduction box-reduces by whole factors, then finishes with Lanczos.
-    The last small step after a JPEG's draft decode (at most 2x; the DCT
-    scaling has already filtered the image) uses bicubic, a third cheaper at
-    the same SSIM (bench/photos.py).
-    """
-    scale = edge / max(im.size)
-    if scale >= 1:
-        return im
-    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-    if scale >= 0.5:
-        return im.resize(size, Image.Resampling.BICUBIC)
-    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+def _resend(
+    existing: Photo, report_id: uuid.UUID, digest: str, kind: PhotoKind
+) -> Written[PhotoOut]:
+    same = existing.report_id == report_id and existing.sha256 == digest and existing.kind == kind
+    if not same:
+        raise ApiError(409, "conflict", "A different photo was already sent with this id.")
+    return Written(PhotoOut.of(existing))
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """RGB for JPEG: transparency goes onto white, CMYK and 16-bit converted."""
-    if im.mode == "RGB":
-        return im
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        im = im.point(lambda v: v / 256).convert("L")
-    if im.mode in ("RGBA", "LA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return im.convert("RGB")
-
-
-def _to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
-    """Convert from an embedded colour profile (e.g. Display P3) to sRGB."""
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(im, source, _SRGB, outputMode="RGB") or im
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return im  # a broken profile: keep the pixels as they are
-
-
-def _jpeg(im: Image.Image, quality: int, *, progressive: bool) -> bytes:
-    out = io.BytesIO()
-    # No exif=, icc_profile= or comment: the served file carries no metadata.
-    im.save(out, "JPEG", quality=quality, progressive=progressive, optimize=not progressive)
-    return out.getvalue()
-
-
-def _exif(im: Image.Image) -> Image.Exif | None:
-    try:
-        return im.getexif()
-    except Exception:  # noqa: BLE001 - corrupt EXIF must never stop a photo
-        return None
-
-
-def _metadata(exif: Image.Exif | None) -> Metadata:
-    if not exif:
-        return Metadata()
-    return Metadata(
-        taken_at=_safe(lambda: _taken_at(exif)),
-        camera=_safe(lambda: _camera(exif)) or "",
-        **(_safe(lambda: _gps(exif)) or {}),
-    )
-
-
-def _safe(read):  # noqa: ANN001, ANN202 - a tiny guard for odd metadata
-    try:
-        return read()
-    except Exception:  # noqa: BLE001 - corrupt or unusual EXIF is ignored, not fatal
-        return None
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return str(value).strip("\x00 ").strip()
-
-
-def _camera(exif: Image.Exif) -> str:
-    make, model = _text(exif.get(Base.Make, "")), _text(exif.get(Base.Model, ""))
-    if make and model.lower().startswith(make.lower()):
-        make = ""
-    return f"{make} {model}".strip()[:200]
-
-
-def _taken_at(exif: Image.Exif) -> datetime | None:
-    sub = exif.get_ifd(IFD.Exif)
-    raw = sub.get(Base.DateTimeOriginal) or exif.get(Base.DateTime)
-    if not raw:
-        return None
-    taken = datetime.strptime(_text(raw)[:19], "%Y:%m:%d %H:%M:%S")
-    offset = _text(sub.get(Base.OffsetTimeOriginal, "") or "")
-    if len(offset) == 6 and offset[0] in "+-":
-        sign = 1 if offset[0] == "+" else -1
-        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
-        return taken.replace(tzinfo=timezone(sign * delta)).astimezone(UTC)
-    # No offset in the file: the phone's local time, which we cannot place.
-    return taken.replace(tzinfo=UTC)
-
-
-def _gps(exif: Image.Exif) -> dict[str, float] | None:
-    gps = exif.get_ifd(IFD.GPSInfo)
-    if not gps or GPS.GPSLatitude not in gps or GPS.GPSLongitude not in gps:
-        return None
-    lat = _degrees(gps[GPS.GPSLatitude], _text(gps.get(GPS.GPSLatitudeRef, "N")))
-    lng = _degrees(gps[GPS.GPSLongitude], _text(gps.get(GPS.GPSLongitudeRef, "E")))
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180) or (lat == 0 and lng == 0):
-        return None
-    return {"latitude": round(lat, 7), "longitude": round(lng, 7)}
-
-
-def _degrees(dms: tuple, ref: str) -> float:
-    d, m, s = (float(x) for x in dms)
-    value = d + m / 60 + s / 3600
-    return -value if ref.upper() in ("S", "W") else value
+async def photo_file(ctx: Context, user: User, report_id: str, photo_id: str, variant: str) -> Path:
+    """The file of one size of a photo, for someone who may see its report."""
+    rid, pid = parse_ids(report_id, photo_id)
+    await Report.seen_by(user, rid)
+    photo = await Photo.get_or_none(id=pid, report_id=rid)
+    path = ctx.photo_store.path(pid, variant)
+    if photo is None or not path.exists():
+        raise ApiError(404, "not_found", "No such photo.")
+    return path

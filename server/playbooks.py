@@ -18,10 +18,14 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+from pydantic import Field
+
+from server.paths import PLAYBOOK_DIR
+from server.schemas import Shape
 
 ACTIONS = ("call:110", "call:120", "call:119", "photo", "reply")
 SEVERITIES = ("low", "medium", "high", "critical")
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "playbooks"
+DEFAULT_DIR = PLAYBOOK_DIR
 
 
 class PlaybookError(Exception):
@@ -39,6 +43,10 @@ class Text:
 
     def get(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
+
+    def as_dict(self) -> dict[str, str]:
+        """Both languages, keyed by language code."""
+        return {"zh-CN": self.zh, "en": self.en}
 
 
 @dataclass(frozen=True)
@@ -64,22 +72,22 @@ class Incident:
     improvement: tuple[Item, ...]
     reply_script: Text | None
 
-    def to_json(self, lang: str) -> dict[str, Any]:
-        def items(seq: tuple[Item, ...]) -> list[dict[str, Any]]:
-            return [{"text": i.text.get(lang), "action": i.action} for i in seq]
+    def shape(self, lang: str) -> IncidentOut:
+        def items(seq: tuple[Item, ...]) -> list[ItemOut]:
+            return [ItemOut(text=i.text.get(lang), action=i.action) for i in seq]
 
-        return {
-            "id": self.id,
-            "title": self.title.get(lang),
-            "title_inferred": self.title_inferred,
-            "from_source": self.from_source,
-            "severity": self.severity,
-            "severity_reason": self.severity_reason.get(lang),
-            "reply_script": self.reply_script.get(lang) if self.reply_script else None,
-            "handling": items(self.handling),
-            "analysis": items(self.analysis),
-            "improvement": items(self.improvement),
-        }
+        return IncidentOut(
+            id=self.id,
+            title=self.title.get(lang),
+            title_inferred=self.title_inferred,
+            from_source=self.from_source,
+            severity=self.severity,
+            severity_reason=self.severity_reason.get(lang),
+            reply_script=self.reply_script.get(lang) if self.reply_script else None,
+            handling=items(self.handling),
+            analysis=items(self.analysis),
+            improvement=items(self.improvement),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,22 +113,58 @@ class Library:
     def incident(self, incident_id: str) -> Incident | None:
         return next((i for i in self.incidents() if i.id == incident_id), None)
 
-    def to_json(self, lang: str) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "lang": lang,
-            "categories": [
-                {
-                    "id": c.id,
-                    "number": c.number,
-                    "title": c.title.get(lang),
-                    "icon": c.icon,
-                    "title_inferred": c.title_inferred,
-                    "incidents": [i.to_json(lang) for i in c.incidents],
-                }
+    def shape(self, lang: str) -> LibraryOut:
+        """Every playbook in one language, as the API answers."""
+        return LibraryOut(
+            version=self.version,
+            lang=lang,
+            categories=[
+                CategoryOut(
+                    id=c.id,
+                    number=c.number,
+                    title=c.title.get(lang),
+                    icon=c.icon,
+                    title_inferred=c.title_inferred,
+                    incidents=[i.shape(lang) for i in c.incidents],
+                )
                 for c in self.categories
             ],
-        }
+        )
+
+
+class ItemOut(Shape):
+    text: str
+    action: str | None = Field(description="call:110, call:120, call:119, photo, reply or null")
+
+
+class IncidentOut(Shape):
+    id: str
+    title: str
+    title_inferred: bool
+    from_source: bool
+    severity: str
+    severity_reason: str
+    reply_script: str | None
+    handling: list[ItemOut] = Field(description="处理: what staff on site do at once")
+    analysis: list[ItemOut] = Field(description="分析: what the supervisor examines afterwards")
+    improvement: list[ItemOut] = Field(description="改善: corrective and preventive actions")
+
+
+class CategoryOut(Shape):
+    id: str
+    number: str | None
+    title: str
+    icon: str
+    title_inferred: bool
+    incidents: list[IncidentOut]
+
+
+class LibraryOut(Shape):
+    """Every incident playbook, by category, in one language."""
+
+    version: str
+    lang: str
+    categories: list[CategoryOut]
 
 
 def _text(data: dict[str, str]) -> Text:

@@ -15,23 +15,28 @@ import binascii
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from server.auth import require_site, site_ids
-from server.errors import ApiError
+from server.auth import require_site
+from server.context import Context
+from server.errors import ApiError, invalid
 from server.models import Event, Photo, Report, ReportStatus, ReportStep, Role, Severity, Site, User
-from server.playbooks import Library
+from server.photos import PhotoOut
+from server.push.queue import notify_new_report
+from server.schemas import Person, Shape, SiteRef, Timestamp, Written, iso
 
 # Phones' clocks drift; beyond this a time "from the future" is an error.
 CLOCK_SKEW = timedelta(minutes=10)
 MAX_NOTES = 10_000
+
+
+# --- what the phone sends -----------------------------------------------------
 
 
 class LocationIn(BaseModel):
@@ -55,14 +60,14 @@ class StepIn(BaseModel):
 
 
 class ReportIn(BaseModel):
-    """What the phone sends to create a report."""
+    """A report as the phone sends it."""
 
     # Newer phones may send fields this server does not know yet: ignore
     # them rather than refuse a report from the field.
     model_config = ConfigDict(extra="ignore")
 
-    site: str = Field(min_length=1, max_length=32)
-    incident_type: str = Field(min_length=1, max_length=64)
+    site: str = Field(min_length=1, max_length=32, description="site code")
+    incident_type: str = Field(min_length=1, max_length=64, description="playbook incident id")
     severity: Severity | None = None
     occurred_at: AwareDatetime
     client_sent_at: AwareDatetime | None = None
@@ -73,27 +78,155 @@ class ReportIn(BaseModel):
 
 
 class StepTickIn(BaseModel):
+    """A handling step done, at the phone's time."""
+
     checked_at: AwareDatetime
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+class ListQuery(BaseModel):
+    status: ReportStatus | None = None
+    type: str | None = Field(default=None, max_length=64)
+    site: str | None = Field(default=None, max_length=32)
+    since: AwareDatetime | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=100)
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return _utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+# --- what the server answers --------------------------------------------------
+
+
+class LocationOut(Shape):
+    text: str
+    lat: float | None
+    lng: float | None
+    accuracy_m: float | None
+
+
+class StepOut(Shape):
+    index: int
+    checked_at: Timestamp
+    received_at: Timestamp | None
+
+
+class EventOut(Shape):
+    kind: str
+    at: Timestamp
+    actor: Person | None
+    data: dict[str, Any]
+
+
+class ReportSummary(Shape):
+    """A report with its ticked steps, as lists show it."""
+
+    id: uuid.UUID
+    site: SiteRef
+    reporter: Person | None
+    incident_type: str
+    playbook_version: str
+    severity: Severity
+    status: ReportStatus
+    occurred_at: Timestamp
+    client_sent_at: Timestamp | None
+    received_at: Timestamp | None
+    location: LocationOut
+    notes: str
+    assignee: Person | None
+    steps: list[StepOut]
+
+
+class ReportOut(ReportSummary):
+    """A report with its steps, its timeline and its photos."""
+
+    events: list[EventOut]
+    photos: list[PhotoOut]
+
+
+class ReportPage(Shape):
+    """Reports, newest first, and the cursor of the next page (null at the end)."""
+
+    reports: list[ReportSummary]
+    next_cursor: str | None
+
+
+def _summary_fields(report: Report, steps: list[ReportStep]) -> dict[str, Any]:
+    """A report's fields; its site, reporter and assignee must be fetched."""
+    return {
+        "id": report.id,
+        "site": SiteRef.of(report.site),
+        "reporter": Person.of(report.reporter),
+        "incident_type": report.incident_type,
+        "playbook_version": report.playbook_version,
+        "severity": report.severity,
+        "status": report.status,
+        "occurred_at": report.occurred_at,
+        "client_sent_at": report.client_sent_at,
+        "received_at": report.received_at,
+        "location": LocationOut(
+            text=report.location_text,
+            lat=report.latitude,
+            lng=report.longitude,
+            accuracy_m=report.location_accuracy_m,
+        ),
+        "notes": report.notes,
+        "assignee": Person.of(report.assignee),
+        "steps": [
+            StepOut(index=s.step_index, checked_at=s.checked_at, received_at=s.received_at)
+            for s in sorted(steps, key=lambda s: s.step_index)
+        ],
+    }
+
+
+def _events(events: list[Event]) -> list[EventOut]:
+    return [
+        EventOut(kind=e.kind, at=e.created_at, actor=Person.of(e.actor), data=e.data)
+        for e in events
+    ]
+
+
+async def report_out(report: Report) -> ReportOut:
+    """The whole report, read from the database."""
+    await report.fetch_related("site", "reporter", "assignee", "steps")
+    events = (
+        await Event.filter(report_id=report.id)
+        .order_by("created_at", "id")
+        .prefetch_related("actor")
+    )
+    photos = await Photo.filter(report_id=report.id).order_by("created_at")
+    return ReportOut(
+        **_summary_fields(report, list(report.steps)),
+        events=_events(events),
+        photos=[PhotoOut.of(p) for p in photos],
+    )
+
+
+# --- checks -------------------------------------------------------------------
+
+
+def parse_report_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(422, "invalid", "The report id is not a UUID.") from None
 
 
 def _not_in_future(value: datetime, field: str, now: datetime) -> None:
     if value > now + CLOCK_SKEW:
-        raise ApiError(
-            422,
-            "invalid",
-            f"{field}: is in the future; check the phone's clock.",
-            fields=[{"field": field, "message": "in the future"}],
-        )
+        raise invalid(field, "is in the future; check the phone's clock.", problem="in the future")
+
+
+def _check_steps(steps: list[StepIn], handling_count: int, now: datetime) -> None:
+    seen: set[int] = set()
+    for i, step in enumerate(steps):
+        if step.index >= handling_count:
+            raise invalid(
+                f"steps.{i}.index",
+                f"this playbook has {handling_count} steps (0 to {handling_count - 1}).",
+                problem="no such step",
+            )
+        if step.index in seen:
+            raise invalid(f"steps.{i}.index", f"step {step.index} is given twice.")
+        seen.add(step.index)
+        _not_in_future(step.checked_at, f"steps.{i}.checked_at", now)
 
 
 def content_hash(body: ReportIn, severity: Severity) -> str:
@@ -104,7 +237,7 @@ def content_hash(body: ReportIn, severity: Severity) -> str:
         "incident_type": body.incident_type,
         "severity": severity.value,
         # Millisecond precision: what JavaScript dates carry.
-        "occurred_at": _iso(body.occurred_at),
+        "occurred_at": iso(body.occurred_at),
         "location": [loc.text.strip(), loc.lat, loc.lng, loc.accuracy_m],
         "notes": body.notes,
     }
@@ -112,70 +245,29 @@ def content_hash(body: ReportIn, severity: Severity) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def parse_report_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(422, "invalid", "The report id is not a UUID.") from None
+async def _site_for_report(user: User, code: str) -> Site:
+    """The site a report is for: one query in the usual case of a member."""
+    if user.role != Role.ADMIN:
+        site = await user.sites.filter(code=code).first()
+        if site is not None:
+            return site
+    site = await _site_by_code(code)
+    await require_site(user, site)
+    return site
 
 
-# --- who sees what ----------------------------------------------------------
+async def _site_by_code(code: str) -> Site:
+    site = await Site.get_or_none(code=code)
+    if site is None:
+        raise invalid("site", f"no site {code!r}.", code="unknown_site", problem="unknown")
+    return site
 
 
-async def visible_reports(user: User) -> QuerySet[Report]:
-    """The reports ``user`` may see: own ones, assigned ones, or their sites'."""
-    if user.role == Role.ADMIN:
-        return Report.all()
-    if user.role == Role.SUPERVISOR:
-        return Report.filter(site_id__in=await site_ids(user))
-    if user.role == Role.TECHNICIAN:
-        return Report.filter(Q(reporter_id=user.id) | Q(assignee_id=user.id))
-    return Report.filter(reporter_id=user.id)
-
-
-async def can_see(user: User, report: Report) -> bool:
-    if user.role == Role.ADMIN:
-        return True
-    if user.role == Role.SUPERVISOR:
-        return report.site_id in await site_ids(user)  # type: ignore[attr-defined]
-    mine = report.reporter_id == user.id  # type: ignore[attr-defined]
-    if user.role == Role.TECHNICIAN:
-        return mine or report.assignee_id == user.id  # type: ignore[attr-defined]
-    return mine
-
-
-async def get_visible(user: User, report_id: uuid.UUID) -> Report:
-    """The report, or 404 if there is none, 403 if the user may not see it."""
-    report = await Report.get_or_none(id=report_id)
-    if report is None:
-        raise ApiError(404, "not_found", "No such report.")
-    if not await can_see(user, report):
-        raise ApiError(403, "forbidden", "This report is not yours to see.")
-    return report
-
-
-# --- writes -----------------------------------------------------------------
-
-
-def _check_steps(steps: list[StepIn], handling_count: int, now: datetime) -> None:
-    seen: set[int] = set()
-    for i, step in enumerate(steps):
-        if step.index >= handling_count:
-            raise ApiError(
-                422,
-                "invalid",
-                f"steps.{i}.index: this playbook has {handling_count} steps (0 to "
-                f"{handling_count - 1}).",
-                fields=[{"field": f"steps.{i}.index", "message": "no such step"}],
-            )
-        if step.index in seen:
-            raise ApiError(422, "invalid", f"steps.{i}.index: step {step.index} is given twice.")
-        seen.add(step.index)
-        _not_in_future(step.checked_at, f"steps.{i}.checked_at", now)
+# --- writes -------------------------------------------------------------------
 
 
 def _same_time(a: datetime, b: datetime) -> bool:
-    return abs(_utc(a) - _utc(b)) < timedelta(milliseconds=1)
+    return abs(a - b) < timedelta(milliseconds=1)
 
 
 async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
@@ -191,9 +283,7 @@ async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
             new.append(step)
         elif not _same_time(found.checked_at, step.checked_at):
             raise ApiError(
-                409,
-                "conflict",
-                f"Step {step.index} was already ticked at {_iso(found.checked_at)}.",
+                409, "conflict", f"Step {step.index} was already ticked at {iso(found.checked_at)}."
             )
     if not new:
         return False
@@ -210,7 +300,7 @@ async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
                     report_id=report.id,
                     actor_id=user.id,
                     kind="step",
-                    data={"index": step.index, "checked_at": _iso(step.checked_at)},
+                    data={"index": step.index, "checked_at": iso(step.checked_at)},
                 )
     except IntegrityError:
         # A concurrent resend recorded the same steps first: check it agrees.
@@ -219,21 +309,22 @@ async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
 
 
 async def put_report(
-    user: User, report_id: uuid.UUID, body: ReportIn, library: Library
-) -> tuple[Report, dict[str, Any] | None]:
-    """Create the report, or recognise a resend.
+    ctx: Context, user: User, report_id: str, body: ReportIn
+) -> Written[ReportOut]:
+    """Create the report under the phone's id, or recognise a resend.
 
-    Returns the report and, when it was created just now, its JSON (None for
-    a resend, which the caller reads back in full).
+    A new report is queued for the site's supervisors in the same
+    transaction (a durable outbox), and the delivery worker is woken.
     """
-    now = datetime.now(UTC)
-    incident = library.incident(body.incident_type)
+    rid = parse_report_id(report_id)
+    now = ctx.clock()
+    incident = ctx.library.incident(body.incident_type)
     if incident is None:
-        raise ApiError(
-            422,
-            "unknown_incident_type",
-            f"incident_type: no playbook {body.incident_type!r}.",
-            fields=[{"field": "incident_type", "message": "unknown"}],
+        raise invalid(
+            "incident_type",
+            f"no playbook {body.incident_type!r}.",
+            code="unknown_incident_type",
+            problem="unknown",
         )
     site = await _site_for_report(user, body.site)
     _not_in_future(body.occurred_at, "occurred_at", now)
@@ -246,11 +337,11 @@ async def put_report(
     try:
         async with in_transaction():
             report = await Report.create(
-                id=report_id,
+                id=rid,
                 site=site,
                 reporter=user,
                 incident_type=incident.id,
-                playbook_version=body.playbook_version or library.version,
+                playbook_version=body.playbook_version or ctx.library.version,
                 severity=severity,
                 status=ReportStatus.NEW,
                 content_hash=digest,
@@ -276,147 +367,50 @@ async def put_report(
             ]
             if steps:
                 await ReportStep.bulk_create(steps)
+            queued = await notify_new_report(report, site, incident.title.as_dict())
     except IntegrityError:
-        existing = await Report.get_or_none(id=report_id)
+        existing = await Report.get_or_none(id=rid)
         if existing is None:
             raise
-    else:
-        # Everything the answer needs is at hand: no read-back.
-        report.site, report.reporter, report.assignee = site, user, None
-        return report, {**report_json(report, steps=steps, events=[event]), "photos": []}
-    if not await can_see(user, existing):
+        return await _resend(existing, user, digest, body.steps)
+    if queued:
+        ctx.wake_delivery()
+    # Everything the answer needs is at hand: no read-back.
+    report.site, report.reporter, report.assignee = site, user, None
+    event.actor = user
+    out = ReportOut(**_summary_fields(report, steps), events=_events([event]), photos=[])
+    return Written(out, created=True)
+
+
+async def _resend(
+    existing: Report, user: User, digest: str, steps: list[StepIn]
+) -> Written[ReportOut]:
+    if not await existing.is_visible_to(user):
         raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")
     if existing.content_hash != digest:
         raise ApiError(409, "conflict", "A different report was already sent with this id.")
-    await _merge_steps(existing, body.steps, user)
-    return existing, None
+    await _merge_steps(existing, steps, user)
+    return Written(await report_out(existing))
 
 
 async def tick_step(
-    user: User, report: Report, index: int, body: StepTickIn, library: Library
-) -> bool:
-    """Record one ticked step after the report was sent. Returns True if new."""
-    incident = library.incident(report.incident_type)
+    ctx: Context, user: User, report_id: str, index: int, body: StepTickIn
+) -> Written[ReportOut]:
+    """Record one handling step ticked after the report was sent."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    incident = ctx.library.incident(report.incident_type)
     count = len(incident.handling) if incident else 0
     step = [StepIn(index=index, checked_at=body.checked_at)]
-    _check_steps(step, count, datetime.now(UTC))
-    return await _merge_steps(report, step, user)
+    _check_steps(step, count, ctx.clock())
+    created = await _merge_steps(report, step, user)
+    return Written(await report_out(report), created=created)
 
 
-# --- reading ----------------------------------------------------------------
+# --- reading ------------------------------------------------------------------
 
 
-def _person(user: User | None) -> dict[str, str] | None:
-    if user is None:
-        return None
-    return {"username": user.username, "display_name": user.display_name}
-
-
-async def _site_for_report(user: User, code: str) -> Site:
-    """The site a report is for: one query in the usual case of a member."""
-    if user.role != Role.ADMIN:
-        site = await user.sites.filter(code=code).first()
-        if site is not None:
-            return site
-    site = await _site_by_code(code)
-    await require_site(user, site)
-    return site
-
-
-async def _site_by_code(code: str) -> Site:
-    site = await Site.get_or_none(code=code)
-    if site is None:
-        raise ApiError(
-            422,
-            "unknown_site",
-            f"site: no site {code!r}.",
-            fields=[{"field": "site", "message": "unknown"}],
-        )
-    return site
-
-
-def report_json(
-    report: Report,
-    *,
-    steps: list[ReportStep] | None = None,
-    events: list[Event] | None = None,
-) -> dict[str, Any]:
-    """The API shape of a report; relations must be fetched already."""
-    steps = list(report.steps) if steps is None else steps
-    body: dict[str, Any] = {
-        "id": str(report.id),
-        "site": {"code": report.site.code, "name": report.site.name},
-        "reporter": _person(report.reporter),
-        "incident_type": report.incident_type,
-        "playbook_version": report.playbook_version,
-        "severity": report.severity.value,
-        "status": report.status.value,
-        "occurred_at": _iso(report.occurred_at),
-        "client_sent_at": _iso(report.client_sent_at),
-        "received_at": _iso(report.received_at),
-        "location": {
-            "text": report.location_text,
-            "lat": report.latitude,
-            "lng": report.longitude,
-            "accuracy_m": report.location_accuracy_m,
-        },
-        "notes": report.notes,
-        "assignee": _person(report.assignee),
-        "steps": [
-            {
-                "index": s.step_index,
-                "checked_at": _iso(s.checked_at),
-                "received_at": _iso(s.received_at),
-            }
-            for s in sorted(steps, key=lambda s: s.step_index)
-        ],
-    }
-    if events is not None:
-        body["events"] = [
-            {"kind": e.kind, "at": _iso(e.created_at), "actor": _person(e.actor), "data": e.data}
-            for e in events
-        ]
-    return body
-
-
-async def load_full(report: Report) -> dict[str, Any]:
-    await report.fetch_related("site", "reporter", "assignee", "steps", "photos")
-    events = (
-        await Event.filter(report_id=report.id)
-        .order_by("created_at", "id")
-        .prefetch_related("actor")
-    )
-    body = report_json(report, events=events)
-    photos = sorted(report.photos, key=lambda p: p.created_at)
-    body["photos"] = [photo_json(p, report.id) for p in photos]
-    return body
-
-
-def photo_json(photo: Photo, report_id: uuid.UUID) -> dict[str, Any]:
-    """The API shape of a photo: its metadata and its authorised URLs."""
-    url = f"/api/reports/{report_id}/photos/{photo.id}"
-    return {
-        "id": str(photo.id),
-        "kind": photo.kind.value,
-        "width": photo.width,
-        "height": photo.height,
-        "sha256": photo.sha256,
-        "taken_at": _iso(photo.taken_at),
-        "latitude": photo.latitude,
-        "longitude": photo.longitude,
-        "camera": photo.camera,
-        "url": url,
-        "thumbnail_url": f"{url}/thumb",
-    }
-
-
-class ListQuery(BaseModel):
-    status: ReportStatus | None = None
-    type: str | None = Field(default=None, max_length=64)
-    site: str | None = Field(default=None, max_length=32)
-    since: AwareDatetime | None = None
-    cursor: str | None = Field(default=None, max_length=200)
-    limit: int = Field(default=50, ge=1, le=100)
+async def get_report(user: User, report_id: str) -> ReportOut:
+    return await report_out(await Report.seen_by(user, parse_report_id(report_id)))
 
 
 def encode_cursor(report: Report) -> str:
@@ -433,9 +427,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ApiError(400, "bad_cursor", "cursor: not a cursor this server gave out.") from None
 
 
-async def list_reports(user: User, query: ListQuery) -> dict[str, Any]:
+async def list_reports(user: User, query: ListQuery) -> ReportPage:
     """The user's visible reports, newest first, a page at a time."""
-    qs = await visible_reports(user)
+    qs = await Report.visible_to(user)
     if query.status:
         qs = qs.filter(status=query.status)
     if query.type:
@@ -456,7 +450,7 @@ async def list_reports(user: User, query: ListQuery) -> dict[str, Any]:
     )
     more = len(page) > query.limit
     page = page[: query.limit]
-    return {
-        "reports": [report_json(r) for r in page],
-        "next_cursor": encode_cursor(page[-1]) if more else None,
-    }
+    return ReportPage(
+        reports=[ReportSummary(**_summary_fields(r, list(r.steps))) for r in page],
+        next_cursor=encode_cursor(page[-1]) if more else None,
+    )

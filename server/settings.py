@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,19 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a yes/no value: {value!r}")
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be at least 1: {value!r}")
+    return number
+
+
+def _language(value: str) -> str:
+    if value not in ("zh-CN", "en"):
+        raise ValueError(f"zh-CN or en, not {value!r}")
+    return value
+
+
 SPECS: dict[str, Spec] = {
     "data_dir": Spec(
         "ONSITE_DATA_DIR", "./var", "Folder for the SQLite database, photos, keys.", Path
@@ -51,7 +64,10 @@ SPECS: dict[str, Spec] = {
     "host": Spec("ONSITE_HOST", "127.0.0.1", "Address `onsite serve` listens on."),
     "port": Spec("ONSITE_PORT", "8000", "Port `onsite serve` listens on.", int),
     "default_language": Spec(
-        "ONSITE_DEFAULT_LANGUAGE", "zh-CN", "Language for users who have not chosen one."
+        "ONSITE_DEFAULT_LANGUAGE",
+        "zh-CN",
+        "Language for users who have not chosen one (zh-CN or en).",
+        _language,
     ),
     "timezone": Spec(
         "ONSITE_TIMEZONE", "Asia/Shanghai", "Time zone that pages show times in (IANA name)."
@@ -61,6 +77,12 @@ SPECS: dict[str, Spec] = {
         "30",
         "Days a login lasts; long, so field phones are not logged out mid-shift.",
         int,
+    ),
+    "password_memory_kib": Spec(
+        "ONSITE_PASSWORD_MEMORY_KIB",
+        "65536",
+        "Memory per argon2id password hash, in KiB; lower only for tests.",
+        _positive,
     ),
     "max_photo_mb": Spec(
         "ONSITE_MAX_PHOTO_MB", "25", "Largest photo upload accepted, in MB (413 beyond).", int
@@ -84,21 +106,22 @@ SPECS: dict[str, Spec] = {
 
 @dataclass(frozen=True)
 class Settings:
-    """The app's settings, read once at start-up."""
+    """The app's settings, read once at start-up by :func:`load` (the defaults are in SPECS)."""
 
-    data_dir: Path = Path("./var")
-    database_url: str = ""
-    secret_key: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8000
-    default_language: str = "zh-CN"
-    timezone: str = "Asia/Shanghai"
-    session_days: int = 30
-    max_photo_mb: int = 25
-    photo_workers: int = 2
-    vapid_private_key: str = ""
-    vapid_subject: str = "mailto:onsite@localhost"
-    debug: bool = False
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    host: str
+    port: int
+    default_language: str
+    timezone: str
+    session_days: int
+    password_memory_kib: int
+    max_photo_mb: int
+    photo_workers: int
+    vapid_private_key: str
+    vapid_subject: str
+    debug: bool
 
     @property
     def sqlite_path(self) -> Path:
@@ -124,8 +147,7 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
     values["data_dir"].mkdir(parents=True, exist_ok=True)
     if not values["secret_key"]:
         values["secret_key"] = _kept_secret(values["data_dir"] / "secret_key")
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known})
+    return Settings(**values)
 
 
 def _kept_secret(path: Path) -> str:

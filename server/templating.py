@@ -7,7 +7,6 @@ request in the template context, so one environment serves every language.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,8 +18,7 @@ from starlette.templating import Jinja2Templates
 from server.auth import csrf_token, set_csrf_cookie
 from server.build import build_id
 from server.i18n import LANGUAGES, translations
-
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "pwa" / "templates"
+from server.paths import TEMPLATE_DIR
 
 
 @jinja2.pass_context
@@ -70,11 +68,3 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     response.headers.setdefault("Cache-Control", "no-cache")
     set_csrf_cookie(request, response)
     return response
-
-
-def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
-    if not hasattr(request.state, "lang"):
-        request.state.lang = "zh-CN"
-    return render(
-        request, "error.html", status_code=status_code, status=status_code, message=message
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from server.auth import revoke_sessions
 from server.models import User
 from tests.conftest import CSRF, PASSWORD, login
 
@@ -56,7 +55,7 @@ async def test_me_answers_after_login_and_401_before(client, world):
 async def test_revoked_sessions_are_rejected_at_the_next_request(client, world):
     await login(client, "guard")
     assert (await client.get("/api/me")).status_code == 200
-    await revoke_sessions(world.guard)
+    await world.guard.end_sessions()
     response = await client.get("/api/me")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
@@ -64,7 +63,7 @@ async def test_revoked_sessions_are_rejected_at_the_next_request(client, world):
 
 async def test_a_new_login_after_revocation_works_again(client, world):
     await login(client, "guard")
-    await revoke_sessions(world.guard)
+    await world.guard.end_sessions()
     await login(client, "guard")
     assert (await client.get("/api/me")).status_code == 200
 

@@ -22,7 +22,8 @@ from server.models import (
     Report,
     Role,
 )
-from server.push import load_vapid, notify_assignment
+from server.push.queue import notify_assignment
+from server.push.vapid import load_vapid
 from tests.conftest import CSRF, login, make_user
 from tests.push_receiver import Receiver, unb64
 from tests.routes.test_reports import iso, lift_id
@@ -140,7 +141,7 @@ async def test_an_assignment_alerts_only_the_technician_in_their_language(
         await subscribe(c, sup_phone, receiver.origin)
     found = await Report.get(id=rid)
     queued = await notify_assignment(
-        found, world.technician, {"zh-CN": "电梯困人事件", "en": "Lift"}
+        found, world.north, world.technician, {"zh-CN": "电梯困人事件", "en": "Lift"}
     )
     assert queued == 1
     app.state.deliverer.kick()

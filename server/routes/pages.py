@@ -10,8 +10,9 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from server.auth import Sessions, authenticate, check_form_csrf
-from server.build import PWA_DIR, build_id, service_worker_script, static_assets
+from server.build import build_id, service_worker_script, static_assets
 from server.i18n import LANG_COOKIE, normalise
+from server.paths import PWA_DIR
 from server.templating import render
 
 # Pages every logged-in phone keeps, besides each playbook guide and report flow.
@@ -66,7 +67,7 @@ async def logout_form(request: Request) -> Response:
 
 
 async def set_language(request: Request) -> Response:
-    lang = normalise(request.path_params["lang"]) or "zh-CN"
+    lang = normalise(request.path_params["lang"]) or request.app.state.settings.default_language
     response = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/")
     return response

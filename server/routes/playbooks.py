@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from server.errors import ApiError
+from server.api import ApiRoute, reply
 from server.i18n import LANGUAGES, normalise
-from server.playbooks import Library
+from server.playbooks import Library, LibraryOut
 from server.templating import render
 
 
@@ -17,28 +18,39 @@ def library(request: Request) -> Library:
     return request.app.state.playbooks
 
 
-async def api_playbooks(request: Request) -> Response:
-    """Playbooks.
-    ---
-    summary: Every incident playbook, in one language (zh-CN by default).
-    parameters:
-      - {name: lang, in: query, required: false, schema: {type: string, enum: [zh-CN, en]}}
-    responses:
-      200: {description: "{version, lang, categories: [{id, title, incidents: [...]}]}"}
-      422: {description: An unsupported language.}
+class LanguageQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    lang: str | None = Field(
+        default=None,
+        max_length=16,
+        description="zh-CN or en (zh, en-GB ... are understood); by default the request's",
+    )
+
+    @field_validator("lang")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        lang = normalise(value)
+        if lang is None:
+            raise ValueError(f"use one of {', '.join(LANGUAGES)}")
+        return lang
+
+
+async def api_playbooks(request: Request, query: LanguageQuery) -> Response:
+    """Every incident playbook, in one language (the request's, zh-CN by default).
+
+    Public knowledge, the same for everyone: the browser and the service
+    worker may keep it and revalidate it cheaply by its ETag.
     """
-    asked = request.query_params.get("lang")
-    lang = normalise(asked) if asked else request.state.lang
-    if lang not in LANGUAGES:
-        raise ApiError(422, "invalid", f"lang: use one of {', '.join(LANGUAGES)}.")
+    lang = query.lang or request.state.lang
     lib = library(request)
-    # Public knowledge, the same for everyone: the browser and the service
-    # worker may keep it, and revalidate it cheaply by its version.
     etag = f'"{lib.version}-{lang}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Cookie"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return JSONResponse(lib.to_json(lang), headers=headers)
+    return reply(lib.shape(lang), headers=headers)
 
 
 async def index_page(request: Request) -> Response:
@@ -53,7 +65,14 @@ async def guide_page(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/playbooks", api_playbooks, methods=["GET"]),
+    ApiRoute(
+        "GET",
+        "/api/playbooks",
+        api_playbooks,
+        login=False,
+        query=LanguageQuery,
+        responses={200: LibraryOut, 304: "Not changed since the ETag given in If-None-Match."},
+    ),
     Route("/playbooks", index_page, methods=["GET"], include_in_schema=False),
     Route("/playbooks/{incident_id}", guide_page, methods=["GET"], include_in_schema=False),
 ]

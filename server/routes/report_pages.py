@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from server import reports as service
 from server.errors import ApiError
 from server.models import Event, Photo, Report, ReportStatus, User
 from server.templating import render
@@ -75,7 +74,7 @@ async def my_reports(request: Request) -> Response:
     if user is None:
         return _login_redirect(request)
     reports = (
-        await (await service.visible_reports(user))
+        await (await Report.visible_to(user))
         .order_by("-received_at", "-id")
         .limit(100)
         .prefetch_related("site", "reporter")
@@ -92,7 +91,7 @@ async def report_detail(request: Request) -> Response:
     except ValueError:
         raise HTTPException(404, "No such report.") from None
     try:
-        report = await service.get_visible(user, report_id)
+        report = await Report.seen_by(user, report_id)
     except ApiError as exc:
         raise HTTPException(exc.status, exc.message) from None
     await report.fetch_related("site", "reporter", "assignee", "steps")

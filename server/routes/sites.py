@@ -1,82 +1,52 @@
-"""Sites and the people in them, as the logged-in user may see them."""
+"""Sites, and ending a user's sessions."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
-from server.auth import current_user, require_site, requires, revoke_sessions
-from server.errors import ApiError
-from server.models import Role, Site, User
-
-
-@requires()
-async def list_sites(request: Request) -> Response:
-    """Sites.
-    ---
-    summary: The sites the user belongs to (every site, for an admin).
-    responses:
-      200: {description: "{sites: [{code, name}]}"}
-      401: {description: Not logged in.}
-    """
-    user = current_user(request)
-    query = Site.all() if user.role == Role.ADMIN else user.sites.all()
-    sites = await query.order_by("code")
-    return JSONResponse({"sites": [{"code": s.code, "name": s.name} for s in sites]})
+from server import sites, users
+from server.api import ApiRoute, reply
+from server.models import Role, User
+from server.sites import SiteList, SiteOut
 
 
-@requires()
-async def get_site(request: Request) -> Response:
-    """One site.
-    ---
-    summary: One site and its staff; only for its members and admins.
-    parameters:
-      - {name: code, in: path, required: true, schema: {type: string}}
-    responses:
-      200: {description: "{code, name, staff: [{username, display_name, role}]}"}
-      403: {description: The user does not belong to this site.}
-      404: {description: No such site.}
-    """
-    user = current_user(request)
-    site = await Site.get_or_none(code=request.path_params["code"])
-    if site is None:
-        raise ApiError(404, "not_found", "No such site.")
-    await require_site(user, site)
-    staff = await site.users.filter(is_active=True).order_by("username")
-    return JSONResponse(
-        {
-            "code": site.code,
-            "name": site.name,
-            "staff": [
-                {"username": u.username, "display_name": u.display_name, "role": u.role.value}
-                for u in staff
-            ],
-        }
-    )
+async def list_sites(request: Request, user: User) -> Response:
+    """The sites the user belongs to (every site, for an admin)."""
+    return reply(await sites.list_sites(user))
 
 
-@requires(Role.ADMIN)
-async def revoke_user_sessions(request: Request) -> Response:
-    """Revoke a user's sessions.
-    ---
-    summary: Log a user out everywhere (a lost phone); admins only.
-    parameters:
-      - {name: username, in: path, required: true, schema: {type: string}}
-    responses:
-      204: {description: Every session of that user ends at its next request.}
-      403: {description: Not an admin.}
-      404: {description: No such user.}
-    """
-    target = await User.get_or_none(username=request.path_params["username"])
-    if target is None:
-        raise ApiError(404, "not_found", "No such user.")
-    await revoke_sessions(target)
+async def get_site(request: Request, user: User) -> Response:
+    """One site and its staff; only for its members and admins."""
+    return reply(await sites.get_site(user, request.path_params["code"]))
+
+
+async def revoke_user_sessions(request: Request, user: User) -> Response:
+    """Log a user out everywhere (a lost phone); admins only."""
+    await users.revoke_sessions(request.path_params["username"])
     return Response(status_code=204)
 
 
 routes = [
-    Route("/api/sites", list_sites, methods=["GET"]),
-    Route("/api/sites/{code}", get_site, methods=["GET"]),
-    Route("/api/users/{username}/sessions", revoke_user_sessions, methods=["DELETE"]),
+    ApiRoute("GET", "/api/sites", list_sites, responses={200: SiteList}),
+    ApiRoute(
+        "GET",
+        "/api/sites/{code}",
+        get_site,
+        responses={
+            200: SiteOut,
+            403: "The user does not belong to this site.",
+            404: "No such site.",
+        },
+    ),
+    ApiRoute(
+        "DELETE",
+        "/api/users/{username}/sessions",
+        revoke_user_sessions,
+        roles=[Role.ADMIN],
+        responses={
+            204: "Every session of that user ends at its next request.",
+            404: "No such user.",
+        },
+    ),
 ]

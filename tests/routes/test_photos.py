@@ -15,7 +15,7 @@ from PIL import Image
 from server.models import Event, Photo
 from tests.conftest import CSRF, login
 from tests.routes.test_reports import iso, lift_id
-from tests.test_photos import PHOTOS, needs_photos, png_bomb
+from tests.test_imaging import PHOTOS, needs_photos, png_bomb
 
 JPEG = {**CSRF, "Content-Type": "image/jpeg"}
 
@@ -37,7 +37,7 @@ async def report_id(app, client, world) -> uuid.UUID:
 
 
 def stored_files(app) -> list:
-    return sorted(app.state.photo_store.files())
+    return sorted(app.state.context.photo_store.files())
 
 
 async def upload(client, rid, pid, data: bytes, kind: str | None = None, headers=JPEG):
@@ -188,7 +188,7 @@ async def test_an_unknown_photo_is_404(client, report_id):
 
 
 async def test_orphan_files_are_removed_but_fresh_ones_and_known_ones_kept(app):
-    store = app.state.photo_store
+    store = app.state.context.photo_store
     known, orphan, fresh = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     for pid in (known, orphan, fresh):
         store.write(pid, "display", b"x")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageFile, ImageStat
 
-from server import photos
-from server.photos import PhotoError, process
+from server import imaging
+from server.imaging import PhotoError, process
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 # Outside CI a checkout without ../shared may skip; in CI the photos must be there.
@@ -172,10 +172,10 @@ def test_transparent_pixels_become_white():
 
 
 def test_the_format_is_told_by_content_not_by_name():
-    assert photos.sniff(make("RGB", "PNG")) == "PNG"
-    assert photos.sniff(make("RGB", "JPEG")) == "JPEG"
-    assert photos.sniff(make("RGB", "WEBP")) == "WEBP"
-    assert photos.sniff(b"<html><body>not a photo</body></html>") is None
+    assert imaging.sniff(make("RGB", "PNG")) == "PNG"
+    assert imaging.sniff(make("RGB", "JPEG")) == "JPEG"
+    assert imaging.sniff(make("RGB", "WEBP")) == "WEBP"
+    assert imaging.sniff(b"<html><body>not a photo</body></html>") is None
 
 
 def png_bomb(width: int = 30000, height: int = 30000) -> bytes:

@@ -1,0 +1,37 @@
+"""What services need from the running app, handed to them in one object.
+
+Routes pass ``request.app.state.context`` to services; the CLI and tests
+build their own. Time comes from ``clock`` so that tests can drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import anyio
+
+from server.photo_store import PhotoStore
+from server.playbooks import Library
+from server.settings import Settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    library: Library
+    photo_store: PhotoStore
+    # Photos converted at once, each in a worker thread (bounds memory).
+    photo_limiter: anyio.CapacityLimiter
+    # Wakes the delivery worker after messages were queued in the database.
+    wake_delivery: Callable[[], None] = _nothing
+    clock: Callable[[], datetime] = field(default=utcnow)

@@ -1,0 +1,71 @@
+"""What a push says, in the recipient's language, and how urgently it travels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.models import Report, Severity
+
+# TTL by severity, in seconds: how long a push service keeps an alert for a
+# phone that is off. Never 0 (the webpush package's default), which drops
+# the alert for any phone not reachable at that instant.
+TTL = {
+    Severity.CRITICAL: 24 * 3600,
+    Severity.HIGH: 12 * 3600,
+    Severity.MEDIUM: 6 * 3600,
+    Severity.LOW: 2 * 3600,
+}
+URGENCY = {
+    Severity.CRITICAL: "high",
+    Severity.HIGH: "high",
+    Severity.MEDIUM: "normal",
+    Severity.LOW: "low",
+}
+
+# Keyed by every language of server.i18n.LANGUAGES (a test checks).
+_TEXT = {
+    "zh-CN": {
+        "new": "新事件：{title}",
+        "assigned": "派单：{title}",
+        "body": "{site} · {location}",
+        "test": "测试通知",
+        "test_body": "推送通知工作正常。",
+    },
+    "en": {
+        "new": "New incident: {title}",
+        "assigned": "Assigned to you: {title}",
+        "body": "{site} · {location}",
+        "test": "Test notification",
+        "test_body": "Push notifications work.",
+    },
+}
+
+
+Message = dict[str, Any]
+
+
+def payload(kind: str, report: Report, title: dict[str, str], site: str, lang: str) -> Message:
+    """The alert about ``report`` (kind ``new`` or ``assigned``) in language ``lang``."""
+    text = _TEXT[lang]
+    body = text["body"].format(site=site, location=report.location_text or "—")
+    return {
+        "title": text[kind].format(title=title[lang]),
+        "body": body[:300],
+        "url": f"/reports/{report.id}",
+        "report_id": str(report.id),
+        "severity": report.severity.value,
+        "kind": kind,
+    }
+
+
+def test_message(lang: str) -> Message:
+    """The test notification a user sends to their own devices from the Me page."""
+    text = _TEXT[lang]
+    return {
+        "title": text["test"],
+        "body": text["test_body"],
+        "url": "/me",
+        "report_id": None,
+        "severity": "low",
+        "kind": "test",
+    }

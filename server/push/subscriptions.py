@@ -1,0 +1,128 @@
+"""Devices that receive pushes: subscribe, unsubscribe, and a test notification."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from server.context import Context
+from server.models import PushSubscription, User
+from server.push.queue import enqueue_test
+from server.push.vapid import b64url_decode
+from server.schemas import Shape, Written
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _decode(value: str) -> bytes:
+    try:
+        return b64url_decode(value)
+    except ValueError:
+        raise ValueError("not base64url") from None
+
+
+class Keys(BaseModel):
+    p256dh: str = Field(max_length=200, description="the device's P-256 public key, base64url")
+    auth: str = Field(max_length=100, description="the 16-byte auth secret, base64url")
+
+    @field_validator("p256dh")
+    @classmethod
+    def _point(cls, value: str) -> str:
+        raw = _decode(value)
+        if len(raw) != 65 or raw[0] != 4:
+            raise ValueError("not an uncompressed P-256 public key")
+        return value
+
+    @field_validator("auth")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if len(_decode(value)) != 16:
+            raise ValueError("the auth secret is 16 bytes")
+        return value
+
+
+class SubscriptionIn(BaseModel):
+    """The browser's ``PushSubscription.toJSON()``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: str = Field(max_length=1000)
+    expirationTime: float | None = None  # noqa: N815 - the browser's name
+    keys: Keys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        # Push services are https; plain http only to this machine (tests,
+        # a local relay), so a subscription cannot aim the server elsewhere.
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and _loopback(parts.hostname):
+            return value
+        raise ValueError("a push endpoint is an https URL")
+
+
+class EndpointIn(BaseModel):
+    """Which device to forget, by its push endpoint."""
+
+    endpoint: str = Field(max_length=1000)
+
+
+class SubscriptionOut(Shape):
+    """The device's subscription, as kept."""
+
+    endpoint: str
+
+
+class Queued(Shape):
+    """How many messages were queued (one per device)."""
+
+    queued: int
+
+
+async def subscribe(
+    user: User, body: SubscriptionIn, language: str, user_agent: str
+) -> Written[SubscriptionOut]:
+    """Keep this device's subscription for ``user``; pushes speak ``language``.
+
+    The same device may change hands or keys: the latest login owns it.
+    """
+    agent = user_agent[:500]
+    sub, created = await PushSubscription.get_or_create(
+        endpoint=body.endpoint,
+        defaults={
+            "user": user,
+            "p256dh": body.keys.p256dh,
+            "auth": body.keys.auth,
+            "language": language,
+            "user_agent": agent,
+        },
+    )
+    if not created:
+        sub.user_id, sub.p256dh, sub.auth = user.id, body.keys.p256dh, body.keys.auth
+        sub.language, sub.user_agent = language, agent
+        await sub.save()
+    return Written(SubscriptionOut(endpoint=sub.endpoint), created=created)
+
+
+async def unsubscribe(user: User, body: EndpointIn) -> None:
+    """Forget one of the user's devices (nothing happens if it was not there)."""
+    await PushSubscription.filter(endpoint=body.endpoint, user_id=user.id).delete()
+
+
+async def send_test(ctx: Context, user: User) -> Queued:
+    """A test notification to every device of ``user``."""
+    queued = await enqueue_test(user)
+    if queued:
+        ctx.wake_delivery()
+    return Queued(queued=queued)
