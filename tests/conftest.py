@@ -7,8 +7,10 @@ instead, made from that server and dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +19,21 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from server import db, passwords
 from server import settings as settings_mod
 from server.app import create_app
-from server.auth import hash_password
 from server.models import Role, Site, User
+from server.passwords import hash_password
 
 PG_ENV = "ONSITE_TEST_DATABASE_URL"
 CSRF = {"X-Requested-With": "onsite"}
 PASSWORD = "correct horse battery"
+# Password hashes at a test's cost (64 KiB, not 64 MiB): a login takes a
+# fraction of a millisecond instead of a tenth of a second. Subprocesses
+# (the CLI, live servers) read it from the environment.
+CHEAP_HASH_KIB = 64
+os.environ["ONSITE_PASSWORD_MEMORY_KIB"] = str(CHEAP_HASH_KIB)
+passwords.configure(CHEAP_HASH_KIB)
 
 
 def postgres_server_url() -> str | None:
@@ -37,44 +46,80 @@ def _admin_dsn(url: str) -> tuple[str, str]:
     return base, _db
 
 
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """'' for SQLite in the data folder, or a fresh PostgreSQL database."""
-    url = postgres_server_url()
-    if not url:
-        yield ""
-        return
-    import asyncio
-
+def _postgres(sql: str) -> None:
+    """Run one statement on the test PostgreSQL server's maintenance database."""
     import asyncpg
 
-    base, maintenance_db = _admin_dsn(url)
-    name = f"onsite_t_{secrets.token_hex(6)}"
+    base, maintenance_db = _admin_dsn(postgres_server_url() or "")
 
-    async def run(sql: str) -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(f"{base}/{maintenance_db or 'postgres'}")
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database with every migration applied, made once per test run:
+    each test starts from a copy of it instead of migrating again."""
+    url = postgres_server_url()
+    if not url:
+        path = tmp_path_factory.mktemp("template") / "onsite.sqlite3"
+        migrated = settings_mod.load({}, data_dir=path.parent, database_url=f"sqlite://{path}")
+        asyncio.run(db.migrate(migrated))
+        yield str(path)
+        return
+    base, _ = _admin_dsn(url)
+    name = f"onsite_tpl_{secrets.token_hex(6)}"
+    _postgres(f'CREATE DATABASE "{name}"')
+    try:
+        migrated = settings_mod.load(
+            {}, data_dir=tmp_path_factory.mktemp("template"), database_url=f"{base}/{name}"
+        )
+        asyncio.run(db.migrate(migrated))
+        yield name
+    finally:
+        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
+    """A migrated database of this test's own: '' for SQLite in the data
+    folder (``tmp_path/data``), or a fresh PostgreSQL database."""
+    url = postgres_server_url()
+    if not url:
+        data = tmp_path / "data"
+        data.mkdir(exist_ok=True)
+        shutil.copyfile(template_database, data / "onsite.sqlite3")
+        yield ""
+        return
+    base, _ = _admin_dsn(url)
+    name = f"onsite_t_{secrets.token_hex(6)}"
+    _postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> settings_mod.Settings:
     return settings_mod.load(
-        {}, data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret"
+        {},
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret",
+        password_memory_kib=CHEAP_HASH_KIB,
     )
 
 
 @pytest.fixture
 async def app(settings: settings_mod.Settings) -> AsyncIterator:
-    application = create_app(settings)
+    application = create_app(settings, apply_migrations=False)  # migrated already
     async with LifespanManager(application):
         yield application
 
