@@ -8,12 +8,14 @@ instead, made from that server and dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -25,6 +27,7 @@ from server.app import create_app
 from server.models import Role, Site, User
 from server.passwords import hash_password
 
+T = TypeVar("T")
 PG_ENV = "ONSITE_TEST_DATABASE_URL"
 CSRF = {"X-Requested-With": "onsite"}
 PASSWORD = "correct horse battery"
@@ -46,7 +49,14 @@ def _admin_dsn(url: str) -> tuple[str, str]:
     return base, _db
 
 
-def _postgres(sql: str) -> None:
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to its end from sync code, in a thread of its own:
+    Playwright's sync API may own this thread's event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def run_postgres(sql: str) -> None:
     """Run one statement on the test PostgreSQL server's maintenance database."""
     import asyncpg
 
@@ -59,7 +69,7 @@ def _postgres(sql: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    run_async(run())
 
 
 @pytest.fixture(scope="session")
@@ -70,20 +80,20 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     if not url:
         path = tmp_path_factory.mktemp("template") / "onsite.sqlite3"
         migrated = settings_mod.load({}, data_dir=path.parent, database_url=f"sqlite://{path}")
-        asyncio.run(db.migrate(migrated))
+        run_async(db.migrate(migrated))
         yield str(path)
         return
     base, _ = _admin_dsn(url)
     name = f"onsite_tpl_{secrets.token_hex(6)}"
-    _postgres(f'CREATE DATABASE "{name}"')
+    run_postgres(f'CREATE DATABASE "{name}"')
     try:
         migrated = settings_mod.load(
             {}, data_dir=tmp_path_factory.mktemp("template"), database_url=f"{base}/{name}"
         )
-        asyncio.run(db.migrate(migrated))
+        run_async(db.migrate(migrated))
         yield name
     finally:
-        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -99,11 +109,11 @@ def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
         return
     base, _ = _admin_dsn(url)
     name = f"onsite_t_{secrets.token_hex(6)}"
-    _postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    run_postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     try:
         yield f"{base}/{name}"
     finally:
-        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

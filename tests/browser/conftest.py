@@ -1,10 +1,18 @@
-"""A real server in a subprocess and Debian's Chromium driven by Playwright."""
+"""A real server in a subprocess and Debian's Chromium driven by Playwright.
+
+Chromium is started once per test run and the server once per test module;
+between tests the server's data is put back to what the module started
+with (one site, one guard), and every test gets a fresh browser profile.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import postgres_server_url, run_async, run_postgres
 
 CHROMIUM = os.environ.get("ONSITE_CHROMIUM", "/usr/bin/chromium")
 # Let context.route() see the service worker's own requests too (Chromium
@@ -91,32 +101,155 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
-@pytest.fixture
-def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "data", database_url)
-    server.cli("site", "add", "north", "北苑")
-    server.cli(
-        "user",
-        "add",
-        "guard",
-        "--role",
-        "guard",
-        "--site",
-        "north",
-        "--name",
-        "王师傅",
-        "--password-stdin",
-        input=GUARD_PASSWORD + "\n",
-    )
-    server.start()
+    def keep_as_start(self) -> None:
+        """Remember the data as it is now: :meth:`reset` goes back to it."""
+        self._start = self.database.snapshot()
+
+    def reset(self) -> None:
+        """The data as the module started (see :meth:`keep_as_start`), the
+        photo files gone, and the server running (a test may have stopped it)."""
+        self.database.restore(self._start)
+        photos = Path(self.env["ONSITE_DATA_DIR"]) / "photos"
+        if photos.exists():
+            for child in photos.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if not self.running:
+            self.start()
+
+    @property
+    def database(self) -> Database:
+        return Database(self.env["ONSITE_DATABASE_URL"], Path(self.env["ONSITE_DATA_DIR"]))
+
+
+Rows = dict[str, list[tuple]]
+
+
+class Database:
+    """Direct access to a live server's database, to put its rows back."""
+
+    KEEP = {"tortoise_migrations"}
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.url = url
+        self.sqlite = None if url else data_dir / "onsite.sqlite3"
+
+    def snapshot(self) -> Rows:
+        if self.sqlite:
+            with contextlib.closing(sqlite3.connect(self.sqlite)) as conn:
+                return {
+                    t: conn.execute(f'SELECT * FROM "{t}"').fetchall() for t in self._tables(conn)
+                }
+        return self._postgres(self._pg_snapshot)
+
+    def restore(self, rows: Rows) -> None:
+        if self.sqlite:
+            with contextlib.closing(sqlite3.connect(self.sqlite, timeout=30)) as conn:
+                conn.execute("PRAGMA foreign_keys = OFF")  # per connection: order is free
+                with conn:
+                    for table in self._tables(conn):
+                        conn.execute(f'DELETE FROM "{table}"')
+                        for row in rows.get(table, ()):
+                            marks = ", ".join("?" * len(row))
+                            conn.execute(f'INSERT INTO "{table}" VALUES ({marks})', row)
+            return
+        self._postgres(lambda conn: self._pg_restore(conn, rows))
+
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        names = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        return [n for (n,) in names if n not in self.KEEP]
+
+    def _postgres(self, work):
+        import asyncpg
+
+        async def run():
+            conn = await asyncpg.connect(self.url)
+            try:
+                return await work(conn)
+            finally:
+                await conn.close()
+
+        return run_async(run())
+
+    async def _pg_tables(self, conn) -> list[str]:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return [r["tablename"] for r in rows if r["tablename"] not in self.KEEP]
+
+    async def _pg_snapshot(self, conn) -> Rows:
+        return {
+            t: [tuple(r) for r in await conn.fetch(f'SELECT * FROM "{t}"')]
+            for t in await self._pg_tables(conn)
+        }
+
+    async def _pg_restore(self, conn, rows: Rows) -> None:
+        tables = await self._pg_tables(conn)
+        async with conn.transaction():
+            # Sequences go on counting: restored rows keep their low ids.
+            await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+            for table in tables:
+                if rows.get(table):
+                    await conn.copy_records_to_table(table, records=rows[table])
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory, template_database: str) -> Iterator[LiveServer]:
+    """``onsite serve`` for a module's tests, with a site and a guard made by the CLI."""
+    data = tmp_path_factory.mktemp("server") / "data"
+    with module_database(data, template_database) as url:
+        server = LiveServer(data, url)
+        server.cli("site", "add", "north", "北苑")
+        server.cli(
+            "user",
+            "add",
+            "guard",
+            "--role",
+            "guard",
+            "--site",
+            "north",
+            "--name",
+            "王师傅",
+            "--password-stdin",
+            input=GUARD_PASSWORD + "\n",
+        )
+        server.keep_as_start()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def module_database(data: Path, template_database: str) -> Iterator[str]:
+    """A copy of the migrated template: SQLite in ``data``, or a PostgreSQL database."""
+    data.mkdir(parents=True, exist_ok=True)
+    url = postgres_server_url()
+    if not url:
+        shutil.copyfile(template_database, data / "onsite.sqlite3")
+        yield ""
+        return
+    base = url.rpartition("/")[0]
+    name = f"onsite_b_{secrets.token_hex(6)}"
+    run_postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     try:
-        yield server
+        yield f"{base}/{name}"
     finally:
-        server.stop()
+        run_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
+def live_server(module_server: LiveServer) -> LiveServer:
+    """The module's server, its data as the module started."""
+    module_server.reset()
+    return module_server
+
+
+@pytest.fixture(scope="session")
 def playwright():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -128,7 +261,7 @@ def playwright():
         yield p
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser(playwright):
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
