@@ -37,8 +37,9 @@ async function send(options = { force: true }) {
   const result = await sync(options);
   if (result.retry) await registerBackgroundSync();
   // After a 401 nothing is tried on a timer: the next login (or the app
-  // coming back into view) sends.
-  if (!result.auth) await schedule();
+  // coming back into view) sends. With no network at all neither: the
+  // "online" event below sends the moment there is one.
+  if (!result.auth && !result.offline) await schedule();
   await showOutbox();
   return result;
 }

@@ -9,7 +9,8 @@
 //   2xx                 done
 //   401                 stop; everything stays; the guard is asked to log in
 //   408, 429, 5xx,
-//   no network          stop; try again after a backoff (seconds to minutes)
+//   network error       stop; try again after a backoff (seconds to minutes)
+//   no network at all   stop; the backoff does not grow (see retryLater)
 //   any other 4xx       that report (or photo) is marked failed with the
 //                       server's message and kept until the guard deletes it
 import * as store from "./store.js";
@@ -18,11 +19,18 @@ const LOCK = "onsite-outbox-sync";
 const HEADERS = { "X-Requested-With": "onsite" };
 const MAX_BACKOFF_S = 300;
 
-// Jittered exponential backoff: 2, 4, 8 ... seconds, up to five minutes.
-export function backoff(attempts) {
+// Jittered exponential backoff: 2, 4, 8 ... seconds, up to five minutes, each
+// somewhere between half and one and a half times that, so phones that lost
+// the same mast do not all come back in the same second. The random source
+// is passed in (and the whole function to sync()) so a test can pin it.
+export function backoff(attempts, random = Math.random) {
   const base = Math.min(MAX_BACKOFF_S, 2 ** Math.max(1, attempts));
-  return Math.round(base * (0.5 + Math.random()) * 1000);
+  return Math.round(base * (0.5 + random()) * 1000);
 }
+
+// The browser says there is no network at all (airplane mode, a basement).
+// onLine true proves little (a captive portal, one bar), but false is sure.
+const offline = () => navigator.onLine === false;
 
 async function call(url, init) {
   let response;
@@ -30,7 +38,7 @@ async function call(url, init) {
     response = await fetch(url, { ...init, credentials: "same-origin", cache: "no-store",
                                   headers: { ...HEADERS, ...(init.headers || {}) } });
   } catch {
-    return { retry: true, message: "network" };
+    return { retry: true, message: "network", offline: offline() };
   }
   if (response.ok) return { ok: true, response };
   if (response.status === 401) return { auth: true };
@@ -43,13 +51,24 @@ async function call(url, init) {
   return { failed: true, status: response.status, message };
 }
 
-async function retryLater(item, outcome) {
+async function retryLater(item, outcome, delay) {
   await store.update(item.id, (it) => {
     it.state = "waiting";
-    it.attempts += 1;
-    it.next_at = Date.now() + (outcome.after ?? backoff(it.attempts));
     it.error = outcome.message === "network" ? null : outcome.message;
+    // A try with no network says nothing about the server: were it counted,
+    // minutes in a basement would leave a report waiting minutes more once
+    // the signal is back. The "online" event (or Background Sync) sends then.
+    if (outcome.offline) return;
+    it.attempts += 1;
+    it.next_at = Date.now() + (outcome.after ?? delay(it.attempts));
   });
+}
+
+// The server took something: the way there works, so the backoff starts over
+// and one later cut-off costs seconds, not the minutes earned before.
+function progressed(it) {
+  it.attempts = 0;
+  it.error = null;
 }
 
 async function sendItem(item, progress) {
@@ -60,7 +79,7 @@ async function sendItem(item, progress) {
       body: JSON.stringify(item.body),
     });
     if (!outcome.ok) return outcome;
-    item = await store.update(item.id, (it) => { it.text_sent = true; it.error = null; });
+    item = await store.update(item.id, (it) => { it.text_sent = true; progressed(it); });
     if (!item) return { ok: true }; // deleted meanwhile
   }
   // Steps ticked after sending: small, and the evidence trail, so before photos.
@@ -72,7 +91,10 @@ async function sendItem(item, progress) {
     });
     if (!outcome.ok && !outcome.failed) return outcome;
     const change = outcome.ok ? { state: "sent", error: null } : { state: "failed", error: outcome.message };
-    await store.update(item.id, (it) => { Object.assign(it.ticks.find((k) => k.index === tick.index), change); });
+    await store.update(item.id, (it) => {
+      Object.assign(it.ticks.find((k) => k.index === tick.index), change);
+      if (outcome.ok) progressed(it);
+    });
   }
   const photos = item.photos.filter((p) => p.state !== "sent" && p.state !== "failed");
   for (const [n, photo] of photos.entries()) {
@@ -90,7 +112,7 @@ async function sendItem(item, progress) {
       body: file,
     });
     if (outcome.ok) {
-      await store.photoSent(item.id, photo.id);
+      await store.photoSent(item.id, photo.id, progressed);
     } else if (outcome.failed) {
       await store.update(item.id, (it) => {
         Object.assign(it.photos.find((p) => p.id === photo.id), { state: "failed", error: outcome.message });
@@ -124,20 +146,23 @@ async function whoAmI() {
 }
 
 // One pass over the outbox. ``force`` ignores the backoff of waiting items
-// (the network just came back, or the guard tapped "send now").
-async function pass({ force = false, progress = null } = {}) {
+// (the network just came back, or the guard tapped "send now"); ``backoff``
+// gives the delay after a failed try from the item's count of them.
+async function pass({ force = false, progress = null, backoff: delay = backoff } = {}) {
   await store.prune();
   const now = Date.now();
   const due = (await store.open()).filter((it) => it.state !== "failed" && (force || (it.next_at || 0) <= now));
   if (!due.length) return { sent: 0, waiting: (await store.open()).length };
+  // No network: nothing to learn by trying, and nothing is counted.
+  if (offline()) return { retry: true, offline: true };
   const me = await whoAmI();
   if (me.auth) {
     await store.setMeta("login", "needed");
     return { auth: true };
   }
   if (!me.ok) {
-    for (const item of due) await retryLater(item, me);
-    return { retry: true };
+    for (const item of due) await retryLater(item, me, delay);
+    return { retry: true, offline: Boolean(me.offline) };
   }
   if (await store.meta("login")) await store.setMeta("login", null);
   let sent = 0;
@@ -159,8 +184,8 @@ async function pass({ force = false, progress = null } = {}) {
       return { auth: true, sent };
     } else {
       // The network or the server is down: the rest would fail the same way.
-      await retryLater(item, outcome);
-      return { retry: true, sent };
+      await retryLater(item, outcome, delay);
+      return { retry: true, offline: Boolean(outcome.offline), sent };
     }
   }
   return { sent };

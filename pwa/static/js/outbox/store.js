@@ -66,12 +66,14 @@ export async function update(id, change, { durability = "relaxed" } = {}) {
 }
 
 // The server has this photo: forget its file, keep the record of it.
-export async function photoSent(id, photoId) {
+// ``change`` is the sync's own bookkeeping for the item, in the same write.
+export async function photoSent(id, photoId, change = null) {
   const item = await idb.transaction(["outbox", "blobs"], "readwrite", async (s) => {
     const current = await idb.request(s.outbox.get(id));
     if (!current) return null;
     const photo = current.photos.find((p) => p.id === photoId);
     if (photo) Object.assign(photo, { state: "sent", error: null });
+    change?.(current);
     s.outbox.put(current);
     s.blobs.delete(photoId);
     return current;
