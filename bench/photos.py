@@ -32,9 +32,9 @@ from pathlib import Path
 # would only take cores from other uploads. Set before pyvips loads.
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
-from skimage.metrics import structural_similarity  # noqa: E402
+import numpy as np
+from PIL import Image, ImageOps
+from skimage.metrics import structural_similarity
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

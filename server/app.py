@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import cast
 
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from server import db, passwords
 from server import playbooks as playbook_lib
@@ -40,7 +44,7 @@ class StaticAssets(StaticFiles):
     files come from its per-build cache instead.
     """
 
-    async def get_response(self, path: str, scope):  # noqa: ANN001, ANN201
+    async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.setdefault("Cache-Control", "no-cache")
         return response
@@ -79,7 +83,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with db.lifespan(settings, apply_migrations=apply_migrations):
-            known = set(await Photo.all().values_list("id", flat=True))
+            # values_list(flat=True) gives bare values; tortoise types them as tuples.
+            ids = cast("list[uuid.UUID]", await Photo.all().values_list("id", flat=True))
+            known = set(ids)
             removed = await anyio.to_thread.run_sync(photo_store.remove_orphans, known)
             if removed:
                 log.info("removed %d orphan photo files", removed)

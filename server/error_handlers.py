@@ -29,7 +29,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         request.state.lang = request.app.state.settings.default_language
     try:
         return render(request, "error.html", status_code=status, status=status, message=message)
-    except Exception:  # noqa: BLE001 - the error page itself must never fail
+    except Exception:  # the error page itself must never fail
         log.exception("rendering the error page failed")
         text = html.escape(f"{status} · {message}")
         return HTMLResponse(f"<!doctype html><title>{status}</title><p>{text}</p>", status)

@@ -15,6 +15,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.paths import CATALOG_DIR
 
@@ -67,11 +68,11 @@ def request_language(request: Request, default: str) -> str:
 class LanguageMiddleware:
     """Sets ``request.state.lang`` for the templates and the API."""
 
-    def __init__(self, app, default: str) -> None:  # noqa: ANN001 - an ASGI app
+    def __init__(self, app: ASGIApp, default: str) -> None:
         self.app = app
         self.default = default
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
             scope.setdefault("state", {})["lang"] = request_language(request, self.default)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
@@ -50,6 +52,8 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _SRGB = ImageCms.createProfile("sRGB")
+
+T = TypeVar("T")
 
 
 class PhotoError(Exception):
@@ -105,7 +109,7 @@ def process(raw: bytes) -> Processed:
         with warnings.catch_warnings():
             # Our own pixel limit applies below; Pillow's warning would be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(raw), formats=[fmt])
+            im: Image.Image = Image.open(io.BytesIO(raw), formats=[fmt])
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(422, "undecodable", f"The photo cannot be read: {exc}") from None
     except Image.DecompressionBombError:
@@ -204,7 +208,7 @@ def _jpeg(im: Image.Image, quality: int, *, progressive: bool) -> bytes:
 def _exif(im: Image.Image) -> Image.Exif | None:
     try:
         return im.getexif()
-    except Exception:  # noqa: BLE001 - corrupt EXIF must never stop a photo
+    except Exception:  # corrupt EXIF must never stop a photo
         return None
 
 
@@ -218,10 +222,11 @@ def _metadata(exif: Image.Exif | None) -> Metadata:
     )
 
 
-def _safe(read):  # noqa: ANN001, ANN202 - a tiny guard for odd metadata
+def _safe(read: Callable[[], T]) -> T | None:
+    """``read()``, or None when odd metadata makes it fail."""
     try:
         return read()
-    except Exception:  # noqa: BLE001 - corrupt or unusual EXIF is ignored, not fatal
+    except Exception:  # corrupt or unusual EXIF is ignored, not fatal
         return None
 
 

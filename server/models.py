@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Any, cast
 
 from tortoise import fields
 from tortoise.expressions import F, Q
@@ -100,7 +101,9 @@ class User(Model):
 
     async def site_ids(self) -> set[int]:
         """The ids of the sites this user belongs to."""
-        return set(await self.sites.all().values_list("id", flat=True))
+        # values_list(flat=True) gives bare values; tortoise types them as tuples.
+        ids = cast("list[int]", await self.sites.all().values_list("id", flat=True))
+        return set(ids)
 
 
 class Report(Model):
@@ -241,7 +244,7 @@ class Event(Model):
         "onsite.User", related_name="events", null=True, on_delete=fields.SET_NULL
     )
     kind = fields.CharField(max_length=32)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -300,6 +303,7 @@ class PushSubscription(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="push_subscriptions", on_delete=fields.CASCADE
     )
+    user_id: int
     endpoint = fields.CharField(max_length=1000, unique=True)
     p256dh = fields.CharField(max_length=200)
     auth = fields.CharField(max_length=100)
@@ -323,7 +327,7 @@ class PushDelivery(Model):
         "onsite.Report", related_name="push_deliveries", null=True, on_delete=fields.SET_NULL
     )
     endpoint = fields.CharField(max_length=1000)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     urgency = fields.CharField(max_length=16, default="normal")
     ttl_seconds = fields.IntField()
     topic = fields.CharField(max_length=32, null=True)

@@ -77,11 +77,12 @@ def _models(route: ApiRoute) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
 def _schemas(
     api: list[ApiRoute],
 ) -> tuple[dict[str, Any], dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]]:
-    wanted = list(
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = list(
         dict.fromkeys([(ErrorOut, "serialization"), *(m for r in api for m in _models(r))])
     )
-    refs, top = models_json_schema(wanted, ref_template=REF)  # type: ignore[arg-type]
-    return top.get("$defs", {}), dict(refs)
+    refs, top = models_json_schema(wanted, ref_template=REF)
+    # Keyed by what was asked for: pydantic's key type also allows dataclasses.
+    return top.get("$defs", {}), {key: refs[key] for key in wanted}
 
 
 def _operation(

@@ -201,13 +201,13 @@ def _validate(directory: Path) -> tuple[list[str], list[dict], list[tuple[Path, 
     rel = lambda p: p.relative_to(directory.parent)  # noqa: E731 - names in messages
 
     cats_path = directory / "categories.yaml"
-    categories = _read(cats_path, directory, errors) if cats_path.exists() else None
-    if cats_path.exists() and not isinstance(categories, list):
-        errors.append(f"{rel(cats_path)}: (top): must be a list of categories")
-        categories = []
-    elif not cats_path.exists():
+    categories: list[Any] = []
+    if not cats_path.exists():
         errors.append(f"{rel(cats_path)}: (file): missing")
-        categories = []
+    elif isinstance(read := _read(cats_path, directory, errors), list):
+        categories = read
+    else:
+        errors.append(f"{rel(cats_path)}: (top): must be a list of categories")
     for n, cat in enumerate(categories):
         for err in category_validator.iter_errors(cat):
             errors.append(

@@ -195,7 +195,7 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
 
 
 def test_a_decompression_bomb_is_refused_without_decoding(monkeypatch):
-    def no_decoding(self):  # noqa: ANN001
+    def no_decoding(self):
         raise AssertionError("the bomb was decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)

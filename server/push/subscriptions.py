@@ -56,7 +56,7 @@ class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     endpoint: str = Field(max_length=1000)
-    expirationTime: float | None = None  # noqa: N815 - the browser's name
+    expirationTime: float | None = None  # the browser's name
     keys: Keys
 
     @field_validator("endpoint")

@@ -146,7 +146,7 @@ class Deliverer:
         while True:
             try:
                 claimed = await self._claim(limit=200)
-            except Exception:  # noqa: BLE001 - the worker must outlive a bad moment
+            except Exception:  # the worker must outlive a bad moment
                 log.exception("claiming push deliveries failed")
                 claimed = []
             for delivery in claimed:
@@ -250,7 +250,7 @@ class Deliverer:
                 continue
             try:
                 await record(batch, self.clock())
-            except Exception:  # noqa: BLE001 - the worker must outlive a bad moment
+            except Exception:  # the worker must outlive a bad moment
                 # The rows keep their lease and are sent again when it ends.
                 log.exception("recording %d push outcomes failed", len(batch))
             finally:

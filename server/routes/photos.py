@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute
 
 from server import photos
-from server.api import ApiRoute, Raw, written
+from server.api import Answer, ApiRoute, Raw, written
 from server.models import User
 from server.photo_store import DISPLAY, THUMB
 from server.photos import PhotoOut, PhotoQuery
@@ -59,7 +59,7 @@ async def get_thumbnail(request: Request, user: User) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers=CACHE)
 
 
-READ_ANSWERS = {
+READ_ANSWERS: dict[int, Answer] = {
     200: Raw("image/jpeg", "The JPEG."),
     403: "Not the user's report.",
     404: "No such report or photo.",

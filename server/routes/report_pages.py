@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
@@ -22,11 +23,13 @@ def _login_redirect(request: Request) -> Response:
 async def recent_types(user: User, limit: int = 4) -> list[str]:
     """The incident types this user reported most recently, newest first."""
     seen: list[str] = []
-    rows = (
+    # values_list(flat=True) gives bare values; tortoise types them as tuples.
+    rows = cast(
+        "list[str]",
         await Report.filter(reporter_id=user.id)
         .order_by("-received_at")
         .limit(50)
-        .values_list("incident_type", flat=True)
+        .values_list("incident_type", flat=True),
     )
     for incident_type in rows:
         if incident_type not in seen:
