@@ -1,13 +1,14 @@
 // "My reports" also lists the drafts still on this phone, so none is forgotten.
+// Every stored draft is unsent: sending moves it into the outbox in the same
+// transaction that deletes it (see outbox/store.js add).
 import * as drafts from "./drafts.js";
 
 const section = document.getElementById("local-drafts");
 const list = document.getElementById("draft-list");
 
 drafts.all().then((items) => {
-  const open = items.filter((d) => !d.sent);
-  if (!open.length) return;
-  for (const d of open) {
+  if (!items.length) return;
+  for (const d of items) {
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.className = "list-link";

@@ -13,7 +13,6 @@ export function newDraft(incident, site) {
     location: { text: "", lat: null, lng: null, accuracy_m: null },
     notes: "",
     photos: [],         // {id, blob, type}
-    sent: false,
   };
 }
 
