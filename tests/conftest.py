@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from jsonschema import Draft202012Validator
 
 from server import db, passwords
 from server import settings as settings_mod
 from server.app import create_app
 from server.models import Role, Site, User
+from server.openapi import document
 from server.passwords import hash_password
 
 T = TypeVar("T")
@@ -127,18 +131,78 @@ def settings(tmp_path: Path, database_url: str) -> settings_mod.Settings:
     )
 
 
+class Clock:
+    """The app's clock in tests: real time, moved on by :meth:`advance`
+    instead of sleeping (a Retry-After, a backoff, a due date)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
 @pytest.fixture
-async def app(settings: settings_mod.Settings) -> AsyncIterator:
-    application = create_app(settings, apply_migrations=False)  # migrated already
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(settings: settings_mod.Settings, clock: Clock) -> AsyncIterator:
+    application = create_app(settings, apply_migrations=False, clock=clock)  # migrated already
     async with LifespanManager(application):
         yield application
 
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app whose every API answer is checked against the
+    OpenAPI document: its status is documented, its body matches."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    contract = Contract(document(app.routes))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        event_hooks={"response": [contract.check]},
+    ) as c:
         yield c
+
+
+class Contract:
+    """Holds answers to what /api/openapi.json says of them."""
+
+    def __init__(self, doc: dict) -> None:
+        self.doc = doc
+        self.paths = [
+            (re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", path) + "$"), ops)
+            for path, ops in doc["paths"].items()
+        ]
+
+    async def check(self, response: httpx.Response) -> None:
+        request = response.request
+        op = self.operation(request.method.lower(), request.url.path)
+        if op is None:  # not an API operation (a page, an unknown path, a 405)
+            return
+        where = f"{request.method} {request.url.path} -> {response.status_code}"
+        answer = op["responses"].get(str(response.status_code))
+        assert answer is not None, f"{where} is not documented"
+        documented = answer.get("content", {})
+        ctype = response.headers.get("content-type", "").split(";")[0]
+        if ctype == "application/json" and response.status_code != 204:
+            assert "application/json" in documented, f"{where}: JSON is not documented"
+            await response.aread()
+            schema = {**documented["application/json"]["schema"], **self.doc}
+            errors = list(Draft202012Validator(schema).iter_errors(response.json()))
+            assert not errors, f"{where}: {errors[0].message} at {list(errors[0].absolute_path)}"
+
+    def operation(self, method: str, path: str) -> dict | None:
+        for pattern, ops in self.paths:
+            if pattern.match(path):
+                return ops.get(method)
+        return None
 
 
 @dataclass

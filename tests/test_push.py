@@ -7,7 +7,7 @@ import contextlib
 import stat
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -53,6 +53,18 @@ async def report(app, client, site="north", severity="high") -> str:
     response = await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)
     assert response.status_code == 201, response.text
     return rid
+
+
+async def settled(app, timeout: float = 10.0) -> None:
+    """Wait until every queued push is sent (or given up) and written down:
+    after this nothing more can arrive, however late."""
+    deliverer = app.state.deliverer
+
+    async def done() -> bool:
+        pending = await PushDelivery.filter(status=DeliveryStatus.PENDING).exists()
+        return not pending and deliverer.idle
+
+    await until_async(done, expect=True, timeout=timeout)
 
 
 async def until(check, timeout: float = 10.0) -> None:
@@ -124,8 +136,9 @@ async def test_supervisors_of_other_sites_and_guards_are_not_told(app, client, w
     await subscribe(client, guard_phone, receiver.origin)
     await report(app, client)
     await until(lambda: sup_phone.received)
-    await asyncio.sleep(0.5)
+    await settled(app)
     assert other.received == [] and guard_phone.received == []
+    assert len(sup_phone.received) == 1
 
 
 async def test_an_assignment_alerts_only_the_technician_in_their_language(
@@ -152,8 +165,9 @@ async def test_an_assignment_alerts_only_the_technician_in_their_language(
     assert message["payload"]["url"] == f"/reports/{rid}"
     assert message["urgency"] == "high" and message["ttl"] == 24 * 3600
     assert message["topic"] == uuid.UUID(rid).hex[:32]
-    await asyncio.sleep(0.3)
+    await settled(app)
     assert sup_phone.received == []  # subscribed after the report: told of nothing
+    assert len(tech_phone.received) == 1
 
 
 async def test_410_deletes_the_subscription(app, client, world, receiver):
@@ -178,18 +192,28 @@ async def until_async(query, expect, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_429_with_retry_after_is_retried_later_and_delivered(app, client, world, receiver):
-    phone = receiver.device("busy", "busy")
+async def test_429_with_retry_after_is_retried_later_and_delivered(
+    app, client, world, receiver, clock
+):
+    phone = receiver.device("busy", "busy")  # answers 429, Retry-After: 1, then 201
     async with as_user(app, "super") as sup:
         await subscribe(sup, phone, receiver.origin)
     await login(client, "guard")
-    started = time.monotonic()
     await report(app, client)
-    await until(lambda: phone.received, timeout=15)
-    assert time.monotonic() - started >= 0.9  # waited the Retry-After second
-    await until_async(lambda: PushAttempt.all().count(), 2)  # both written down
+    await until_async(lambda: PushAttempt.all().count(), 1)  # the 429, written down
+    delivery = await PushDelivery.get()
+    refused_at = (await PushAttempt.get()).created_at
+    assert delivery.status == DeliveryStatus.PENDING
+    # Due again after the second the push service asked for, not before.
+    assert delivery.next_attempt_at - refused_at >= timedelta(seconds=0.9)
+    assert phone.received == []
+    clock.advance(1)
+    app.state.deliverer.kick()
+    await until(lambda: phone.received)
+    await settled(app)
     codes = await PushAttempt.all().order_by("id").values_list("status_code", flat=True)
     assert codes == [429, 201]
+    assert len(phone.received) == 1
 
 
 async def test_a_receiver_that_hangs_does_not_delay_the_others(app, client, world, receiver):
