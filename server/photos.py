@@ -85,7 +85,7 @@ async def put_photo(
     digest = hashlib.sha256(raw).hexdigest()
     existing = await Photo.get_or_none(id=pid)
     if existing is not None:
-        return _resend(existing, rid, digest, kind)
+        return _resend(existing, report.id, digest, kind)
     try:
         processed = await anyio.to_thread.run_sync(imaging.process, raw, limiter=ctx.photo_limiter)
     except imaging.PhotoError as exc:
@@ -112,7 +112,7 @@ async def put_photo(
         )
     except IntegrityError:
         # A concurrent resend of this photo won; its files equal ours.
-        return _resend(await Photo.get(id=pid), rid, digest, kind)
+        return _resend(await Photo.get(id=pid), report.id, digest, kind)
     await Event.create(
         report=report, actor=user, kind="photo", data={"photo": str(pid), "kind": kind.value}
     )

@@ -397,11 +397,11 @@ async def tick_step(
     ctx: Context, user: User, report_id: str, index: int, body: StepTickIn
 ) -> Written[ReportOut]:
     """Record one handling step ticked after the report was sent."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
-    incident = ctx.library.incident(report.incident_type)
-    count = len(incident.handling) if incident else 0
+    rid = parse_report_id(report_id)
     step = [StepIn(index=index, checked_at=body.checked_at)]
-    _check_steps(step, count, ctx.clock())
+    report = await Report.seen_by(user, rid)
+    incident = ctx.library.incident(report.incident_type)
+    _check_steps(step, len(incident.handling) if incident else 0, ctx.clock())
     created = await _merge_steps(report, step, user)
     return Written(await report_out(report), created=created)
 
