@@ -1,6 +1,6 @@
 """A real server in a subprocess and Debian's Chromium driven by Playwright.
 
-Chromium is started once per test run and the server once per test module;
+Chromium and the server are started once per test module;
 between tests the server's data is put back to what the module started
 with (one site, one guard), and every test gets a fresh browser profile.
 """
@@ -249,7 +249,9 @@ def live_server(module_server: LiveServer) -> LiveServer:
     return module_server
 
 
-@pytest.fixture(scope="session")
+# Per module, not per run: while Playwright's sync API runs it owns the
+# thread's event loop, which the async tests outside browser/ need.
+@pytest.fixture(scope="module")
 def playwright():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -261,7 +263,7 @@ def playwright():
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright):
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
