@@ -136,7 +136,7 @@ def test_offline_report_survives_reload_and_a_closed_browser_then_arrives_once(
     assert reports[0]["notes"] == "地下车库无信号"
     assert [s["index"] for s in reports[0]["steps"]] == [0]
     screenshot(page, "outbox-sent-zh-CN")
-    time.sleep(1)  # nothing more arrives later
+    # "sent" only after the server confirmed everything: nothing more can come.
     assert one_report_with(2)(server.reports())
 
 
@@ -159,8 +159,7 @@ def test_network_dropping_mid_sync_leaves_one_report_and_two_photos(live_server,
     reports = server.wait_for(one_report_with(2))
     assert len({p["id"] for p in reports[0]["photos"]}) == 2
     assert len(photo_calls) >= 3  # the dropped photo was sent again
-    time.sleep(1)
-    assert one_report_with(2)(server.reports())
+    assert one_report_with(2)(server.reports())  # and the phone has nothing more to send
 
 
 def test_a_server_answering_500_twice_gets_the_report_once(live_server, phone, photos):
@@ -306,9 +305,12 @@ def test_a_refused_report_is_kept_with_the_reason_and_deleted_only_when_confirme
     page = phone.new_page()
     log_in(page, live_server.url, offline_ready=True)
 
+    refused = []
+
     def refuse(route):
         if route.request.method != "PUT":
             return route.continue_()
+        refused.append(route.request.url)
         return route.fulfill(
             status=403,
             content_type="application/json",
@@ -323,7 +325,10 @@ def test_a_refused_report_is_kept_with_the_reason_and_deleted_only_when_confirme
     item = page.locator(f"#item-{report_id}")
     assert "You are not on the staff of north." in item.inner_text()
     screenshot(page, "outbox-failed-zh-CN")
-    page.wait_for_timeout(3000)  # a refusal is not retried by itself
+    # A refusal is not retried by itself: not even a forced pass sends it again.
+    tries = len(refused)
+    page.evaluate("import('/static/js/outbox/queue.js').then((q) => q.sync({force: true}))")
+    assert len(refused) == tries
     assert outbox(page) == [[report_id, "failed"]]
 
     item.get_by_role("button", name="删除").click()
@@ -447,8 +452,8 @@ def test_steps_ticked_after_sending_wait_offline_and_arrive_once(live_server, ph
     screenshot(page, "report-live-steps-zh-CN")
 
     page.reload()  # the page is kept on the phone, the tick in the outbox
-    assert page.locator("#handling .step-box").nth(2).is_checked()
     page.wait_for_function("document.body.dataset.ticks === '[[2,\"waiting\"]]'")
+    assert page.locator("#handling .step-box").nth(2).is_checked()
     page.goto(f"{live_server.url}/outbox")
     assert outbox(page) == [[report_id, "waiting"]]
     assert "步骤 3" in page.locator(f"#item-{report_id}").inner_text()
@@ -467,6 +472,5 @@ def test_steps_ticked_after_sending_wait_offline_and_arrive_once(live_server, ph
     assert page.locator("#handling .step-box").nth(2).is_disabled()
     assert page.locator('.tick-state[data-index="2"]').is_hidden()
     page.goto(f"{live_server.url}/outbox")
-    wait_outbox(page, ["sent"])
-    time.sleep(1)
+    wait_outbox(page, ["sent"])  # the phone has nothing more to send
     assert len(server.reports()[0]["steps"]) == 2  # nothing doubled
