@@ -16,7 +16,6 @@ import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from tortoise.exceptions import IntegrityError
@@ -26,10 +25,17 @@ from tortoise.transactions import in_transaction
 from server.auth import require_site
 from server.context import Context
 from server.errors import ApiError, invalid
-from server.models import Event, Photo, Report, ReportStatus, ReportStep, Role, Severity, Site, User
-from server.photos import PhotoOut
+from server.models import Event, Report, ReportStatus, ReportStep, Role, Severity, Site, User
 from server.push.queue import notify_new_report
-from server.schemas import Person, Shape, SiteRef, Timestamp, Written, iso
+from server.report_shapes import (
+    ReportOut,
+    ReportPage,
+    ReportSummary,
+    events_out,
+    report_out,
+    summary_fields,
+)
+from server.schemas import Written, iso
 
 # Phones' clocks drift; beyond this a time "from the future" is an error.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -90,113 +96,6 @@ class ListQuery(BaseModel):
     since: AwareDatetime | None = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=100)
-
-
-# --- what the server answers --------------------------------------------------
-
-
-class LocationOut(Shape):
-    text: str
-    lat: float | None
-    lng: float | None
-    accuracy_m: float | None
-
-
-class StepOut(Shape):
-    index: int
-    checked_at: Timestamp
-    received_at: Timestamp | None
-
-
-class EventOut(Shape):
-    kind: str
-    at: Timestamp
-    actor: Person | None
-    data: dict[str, Any]
-
-
-class ReportSummary(Shape):
-    """A report with its ticked steps, as lists show it."""
-
-    id: uuid.UUID
-    site: SiteRef
-    reporter: Person | None
-    incident_type: str
-    playbook_version: str
-    severity: Severity
-    status: ReportStatus
-    occurred_at: Timestamp
-    client_sent_at: Timestamp | None
-    received_at: Timestamp | None
-    location: LocationOut
-    notes: str
-    assignee: Person | None
-    steps: list[StepOut]
-
-
-class ReportOut(ReportSummary):
-    """A report with its steps, its timeline and its photos."""
-
-    events: list[EventOut]
-    photos: list[PhotoOut]
-
-
-class ReportPage(Shape):
-    """Reports, newest first, and the cursor of the next page (null at the end)."""
-
-    reports: list[ReportSummary]
-    next_cursor: str | None
-
-
-def _summary_fields(report: Report, steps: list[ReportStep]) -> dict[str, Any]:
-    """A report's fields; its site, reporter and assignee must be fetched."""
-    return {
-        "id": report.id,
-        "site": SiteRef.of(report.site),
-        "reporter": Person.of(report.reporter),
-        "incident_type": report.incident_type,
-        "playbook_version": report.playbook_version,
-        "severity": report.severity,
-        "status": report.status,
-        "occurred_at": report.occurred_at,
-        "client_sent_at": report.client_sent_at,
-        "received_at": report.received_at,
-        "location": LocationOut(
-            text=report.location_text,
-            lat=report.latitude,
-            lng=report.longitude,
-            accuracy_m=report.location_accuracy_m,
-        ),
-        "notes": report.notes,
-        "assignee": Person.of(report.assignee),
-        "steps": [
-            StepOut(index=s.step_index, checked_at=s.checked_at, received_at=s.received_at)
-            for s in sorted(steps, key=lambda s: s.step_index)
-        ],
-    }
-
-
-def _events(events: list[Event]) -> list[EventOut]:
-    return [
-        EventOut(kind=e.kind, at=e.created_at, actor=Person.of(e.actor), data=e.data)
-        for e in events
-    ]
-
-
-async def report_out(report: Report) -> ReportOut:
-    """The whole report, read from the database."""
-    await report.fetch_related("site", "reporter", "assignee", "steps")
-    events = (
-        await Event.filter(report_id=report.id)
-        .order_by("created_at", "id")
-        .prefetch_related("actor")
-    )
-    photos = await Photo.filter(report_id=report.id).order_by("created_at")
-    return ReportOut(
-        **_summary_fields(report, list(report.steps)),
-        events=_events(events),
-        photos=[PhotoOut.of(p) for p in photos],
-    )
 
 
 # --- checks -------------------------------------------------------------------
@@ -378,7 +277,7 @@ async def put_report(
     # Everything the answer needs is at hand: no read-back.
     report.site, report.reporter, report.assignee = site, user, None
     event.actor = user
-    out = ReportOut(**_summary_fields(report, steps), events=_events([event]), photos=[])
+    out = ReportOut(**summary_fields(report, steps), events=events_out([event]), photos=[])
     return Written(out, created=True)
 
 
@@ -451,6 +350,6 @@ async def list_reports(user: User, query: ListQuery) -> ReportPage:
     more = len(page) > query.limit
     page = page[: query.limit]
     return ReportPage(
-        reports=[ReportSummary(**_summary_fields(r, list(r.steps))) for r in page],
+        reports=[ReportSummary(**summary_fields(r, list(r.steps))) for r in page],
         next_cursor=encode_cursor(page[-1]) if more else None,
     )

@@ -8,7 +8,8 @@ from starlette.responses import Response
 from server import reports
 from server.api import ApiRoute, reply, written
 from server.models import User
-from server.reports import ListQuery, ReportIn, ReportOut, ReportPage, StepTickIn
+from server.report_shapes import ReportOut, ReportPage
+from server.reports import ListQuery, ReportIn, StepTickIn
 
 
 async def put_report(request: Request, user: User, body: ReportIn) -> Response:

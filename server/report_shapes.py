@@ -1,0 +1,118 @@
+"""What the API answers about a report: its summary in lists, the whole of it alone.
+
+Built only from rows already fetched (see each function), so that a write
+can answer without reading back what it has just stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from server.models import Event, Photo, Report, ReportStatus, ReportStep, Severity
+from server.photos import PhotoOut
+from server.schemas import Person, Shape, SiteRef, Timestamp
+
+
+class LocationOut(Shape):
+    text: str
+    lat: float | None
+    lng: float | None
+    accuracy_m: float | None
+
+
+class StepOut(Shape):
+    index: int
+    checked_at: Timestamp
+    received_at: Timestamp | None
+
+
+class EventOut(Shape):
+    kind: str
+    at: Timestamp
+    actor: Person | None
+    data: dict[str, Any]
+
+
+class ReportSummary(Shape):
+    """A report with its ticked steps, as lists show it."""
+
+    id: uuid.UUID
+    site: SiteRef
+    reporter: Person | None
+    incident_type: str
+    playbook_version: str
+    severity: Severity
+    status: ReportStatus
+    occurred_at: Timestamp
+    client_sent_at: Timestamp | None
+    received_at: Timestamp | None
+    location: LocationOut
+    notes: str
+    assignee: Person | None
+    steps: list[StepOut]
+
+
+class ReportOut(ReportSummary):
+    """A report with its steps, its timeline and its photos."""
+
+    events: list[EventOut]
+    photos: list[PhotoOut]
+
+
+class ReportPage(Shape):
+    """Reports, newest first, and the cursor of the next page (null at the end)."""
+
+    reports: list[ReportSummary]
+    next_cursor: str | None
+
+
+def summary_fields(report: Report, steps: list[ReportStep]) -> dict[str, Any]:
+    """A report's fields; its site, reporter and assignee must be fetched."""
+    return {
+        "id": report.id,
+        "site": SiteRef.of(report.site),
+        "reporter": Person.of(report.reporter),
+        "incident_type": report.incident_type,
+        "playbook_version": report.playbook_version,
+        "severity": report.severity,
+        "status": report.status,
+        "occurred_at": report.occurred_at,
+        "client_sent_at": report.client_sent_at,
+        "received_at": report.received_at,
+        "location": LocationOut(
+            text=report.location_text,
+            lat=report.latitude,
+            lng=report.longitude,
+            accuracy_m=report.location_accuracy_m,
+        ),
+        "notes": report.notes,
+        "assignee": Person.of(report.assignee),
+        "steps": [
+            StepOut(index=s.step_index, checked_at=s.checked_at, received_at=s.received_at)
+            for s in sorted(steps, key=lambda s: s.step_index)
+        ],
+    }
+
+
+def events_out(events: list[Event]) -> list[EventOut]:
+    return [
+        EventOut(kind=e.kind, at=e.created_at, actor=Person.of(e.actor), data=e.data)
+        for e in events
+    ]
+
+
+async def report_out(report: Report) -> ReportOut:
+    """The whole report, read from the database."""
+    await report.fetch_related("site", "reporter", "assignee", "steps")
+    events = (
+        await Event.filter(report_id=report.id)
+        .order_by("created_at", "id")
+        .prefetch_related("actor")
+    )
+    photos = await Photo.filter(report_id=report.id).order_by("created_at")
+    return ReportOut(
+        **summary_fields(report, list(report.steps)),
+        events=events_out(events),
+        photos=[PhotoOut.of(p) for p in photos],
+    )
