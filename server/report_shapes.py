@@ -102,8 +102,9 @@ def events_out(events: list[Event]) -> list[EventOut]:
     ]
 
 
-async def report_out(report: Report) -> ReportOut:
-    """The whole report, read from the database."""
+async def load_record(report: Report) -> tuple[list[Event], list[Photo]]:
+    """Fetch what a report's page and answer show: its people, site and steps
+    onto ``report``; its timeline (with actors) and photos, oldest first."""
     await report.fetch_related("site", "reporter", "assignee", "steps")
     events = (
         await Event.filter(report_id=report.id)
@@ -111,6 +112,12 @@ async def report_out(report: Report) -> ReportOut:
         .prefetch_related("actor")
     )
     photos = await Photo.filter(report_id=report.id).order_by("created_at")
+    return list(events), list(photos)
+
+
+async def report_out(report: Report) -> ReportOut:
+    """The whole report, read from the database."""
+    events, photos = await load_record(report)
     return ReportOut(
         **summary_fields(report, list(report.steps)),
         events=events_out(events),

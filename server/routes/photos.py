@@ -35,28 +35,25 @@ async def put_photo(request: Request, user: User, body: bytes, query: PhotoQuery
     return written(result)
 
 
-async def get_photo(request: Request, user: User) -> Response:
-    """The display JPEG (long edge <= 1600 px, no metadata), for those who may see the report."""
+async def _serve(request: Request, user: User, variant: str) -> Response:
     path = await photos.photo_file(
         request.app.state.context,
         user,
         request.path_params["report_id"],
         request.path_params["photo_id"],
-        DISPLAY,
+        variant,
     )
     return FileResponse(path, media_type="image/jpeg", headers=CACHE)
+
+
+async def get_photo(request: Request, user: User) -> Response:
+    """The display JPEG (long edge <= 1600 px, no metadata), for those who may see the report."""
+    return await _serve(request, user, DISPLAY)
 
 
 async def get_thumbnail(request: Request, user: User) -> Response:
     """The thumbnail JPEG (<= 320 px, no metadata)."""
-    path = await photos.photo_file(
-        request.app.state.context,
-        user,
-        request.path_params["report_id"],
-        request.path_params["photo_id"],
-        THUMB,
-    )
-    return FileResponse(path, media_type="image/jpeg", headers=CACHE)
+    return await _serve(request, user, THUMB)
 
 
 READ_ANSWERS: dict[int, Answer] = {

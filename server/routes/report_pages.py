@@ -12,7 +12,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.models import Event, Photo, Report, ReportStatus, User
+from server.models import Report, ReportStatus, User
+from server.report_shapes import load_record
 from server.templating import render
 
 
@@ -97,15 +98,9 @@ async def report_detail(request: Request) -> Response:
         report = await Report.seen_by(user, report_id)
     except ApiError as exc:
         raise HTTPException(exc.status, exc.message) from None
-    await report.fetch_related("site", "reporter", "assignee", "steps")
+    events, photos = await load_record(report)
     incident = request.app.state.playbooks.incident(report.incident_type)
     ticks = {s.step_index: s for s in report.steps}
-    events = (
-        await Event.filter(report_id=report.id)
-        .order_by("created_at", "id")
-        .prefetch_related("actor")
-    )
-    photos = await Photo.filter(report_id=report.id).order_by("created_at")
     return render(
         request,
         "report_detail.html",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.conftest import postgres_server_url, run_async, run_postgres
 
@@ -275,6 +276,19 @@ def browser(playwright):
         yield chromium
     finally:
         chromium.close()
+
+
+@pytest.fixture
+def photos(tmp_path) -> list[Path]:
+    """Two camera-like JPEGs (a flat colour with a noisy middle) to attach."""
+    paths = []
+    for n, colour in enumerate([(200, 40, 40), (40, 90, 200)]):
+        path = tmp_path / f"evidence-{n}.jpg"
+        img = Image.new("RGB", (1600, 1200), colour)
+        img.paste(Image.effect_noise((800, 600), 80).convert("RGB"), (400, 300))
+        img.save(path, "JPEG", quality=90)
+        paths.append(path)
+    return paths
 
 
 PHONE_OPTIONS = {

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
 from tests.browser.conftest import (
     GUARD_PASSWORD,
@@ -24,18 +23,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFT = "lift-entrapment"
-
-
-@pytest.fixture
-def photos(tmp_path):
-    paths = []
-    for n, colour in enumerate([(200, 40, 40), (40, 90, 200)]):
-        path = tmp_path / f"evidence-{n}.jpg"
-        img = Image.new("RGB", (1600, 1200), colour)
-        img.paste(Image.effect_noise((800, 600), 80).convert("RGB"), (400, 300))
-        img.save(path, "JPEG", quality=90)
-        paths.append(path)
-    return paths
 
 
 class Server:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from tests.browser.conftest import log_in
 from tests.browser.test_offline import Server, make_report
@@ -20,17 +18,6 @@ pytestmark = pytest.mark.browser
 # what sends after a failure. In Chromium the worker's sync fires as soon as
 # the page registers one, and its forced pass would hide the backoff.
 NO_BACKGROUND_SYNC = "delete ServiceWorkerRegistration.prototype.sync"
-
-
-def two_photos(folder: Path) -> list[Path]:
-    paths = []
-    for n, colour in enumerate([(200, 40, 40), (40, 90, 200)]):
-        path = folder / f"retry-{n}.jpg"
-        img = Image.new("RGB", (1200, 900), colour)
-        img.paste(Image.effect_noise((600, 450), 80).convert("RGB"), (300, 225))
-        img.save(path, "JPEG", quality=90)
-        paths.append(path)
-    return paths
 
 
 def wait_on_server(page, server: Server, check, seconds: float) -> list[dict]:
@@ -54,7 +41,7 @@ def outbox_item(page, report_id: str) -> dict:
 
 
 def test_ten_minutes_offline_then_one_upload_cut_off_still_sends_everything_within_seconds(
-    live_server, phone, tmp_path
+    live_server, phone, photos
 ):
     server = Server(live_server)
     phone.add_init_script(NO_BACKGROUND_SYNC)
@@ -63,7 +50,7 @@ def test_ten_minutes_offline_then_one_upload_cut_off_still_sends_everything_with
     page.clock.install()  # the page's timers only: the worker keeps real time
 
     phone.set_offline(True)
-    report_id = make_report(page, live_server.url, two_photos(tmp_path))
+    report_id = make_report(page, live_server.url, photos)
     # Ten minutes in a basement with the outbox page open: every timer the
     # sync set fires, with no network.
     for _ in range(40):
