@@ -34,4 +34,6 @@ class Context:
     photo_limiter: anyio.CapacityLimiter
     # Wakes the delivery worker after messages were queued in the database.
     wake_delivery: Callable[[], None] = _nothing
+    # Tells live streams (the inbox) that events were committed.
+    changed: Callable[[], None] = _nothing
     clock: Callable[[], datetime] = field(default=utcnow)

@@ -46,6 +46,24 @@ def _language(value: str) -> str:
     return value
 
 
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def _deadlines(value: str) -> dict[str, float]:
+    """``critical=5,high=15,...``: minutes per severity, every severity given once."""
+    found: dict[str, float] = {}
+    for part in value.split(","):
+        name, _, minutes = part.strip().partition("=")
+        if name not in SEVERITIES or name in found:
+            raise ValueError(f"{part.strip()!r}: give each of {', '.join(SEVERITIES)} once")
+        found[name] = float(minutes)
+        if not found[name] > 0:
+            raise ValueError(f"{part.strip()!r}: minutes must be more than 0")
+    if set(found) != set(SEVERITIES):
+        raise ValueError(f"missing {', '.join(s for s in SEVERITIES if s not in found)}")
+    return found
+
+
 SPECS: dict[str, Spec] = {
     "data_dir": Spec(
         "ONSITE_DATA_DIR", "./var", "Folder for the SQLite database, photos, keys.", Path
@@ -84,6 +102,13 @@ SPECS: dict[str, Spec] = {
         "Memory per argon2id password hash, in KiB; lower only for tests.",
         _positive,
     ),
+    "escalation_minutes": Spec(
+        "ONSITE_ESCALATION_MINUTES",
+        "critical=5,high=15,medium=60,low=240",
+        "Minutes a new report may wait unacknowledged, by severity, before its site's "
+        "admins are alerted and its supervisors alerted again.",
+        _deadlines,
+    ),
     "max_photo_mb": Spec(
         "ONSITE_MAX_PHOTO_MB", "25", "Largest photo upload accepted, in MB (413 beyond).", int
     ),
@@ -117,6 +142,7 @@ class Settings:
     timezone: str
     session_days: int
     password_memory_kib: int
+    escalation_minutes: dict[str, float]
     max_photo_mb: int
     photo_workers: int
     vapid_private_key: str

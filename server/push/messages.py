@@ -27,6 +27,9 @@ _TEXT = {
     "zh-CN": {
         "new": "新事件：{title}",
         "assigned": "派单：{title}",
+        "reply": "回复口径已发布：{title}",
+        "repaired": "已修复，待关闭：{title}",
+        "escalated": "超时未确认：{title}",
         "body": "{site} · {location}",
         "test": "测试通知",
         "test_body": "推送通知工作正常。",
@@ -34,6 +37,9 @@ _TEXT = {
     "en": {
         "new": "New incident: {title}",
         "assigned": "Assigned to you: {title}",
+        "reply": "Approved reply published: {title}",
+        "repaired": "Repaired, ready to close: {title}",
+        "escalated": "Not acknowledged in time: {title}",
         "body": "{site} · {location}",
         "test": "Test notification",
         "test_body": "Push notifications work.",
@@ -45,7 +51,8 @@ Message = dict[str, Any]
 
 
 def payload(kind: str, report: Report, title: dict[str, str], site: str, lang: str) -> Message:
-    """The alert about ``report`` (kind ``new`` or ``assigned``) in language ``lang``."""
+    """The alert about ``report`` in language ``lang``; ``kind`` is one of
+    new, assigned, reply, repaired, escalated."""
     text = _TEXT[lang]
     body = text["body"].format(site=site, location=report.location_text or "—")
     return {

@@ -27,6 +27,27 @@ async def notify_assignment(
     return await _about_report(report, "assigned", [technician], title, site.name)
 
 
+async def notify_reply(report: Report, site: Site, title: dict[str, str]) -> int:
+    """Tell the guard who reported that the approved reply wording is out."""
+    reporter = await User.filter(id=report.reporter_id, is_active=True)
+    return await _about_report(report, "reply", reporter, title, site.name)
+
+
+async def notify_repaired(report: Report, site: Site, title: dict[str, str]) -> int:
+    """Tell the supervisors of ``site`` that the repair is done."""
+    supervisors = await User.filter(role=Role.SUPERVISOR, is_active=True, sites__id=site.id)
+    return await _about_report(report, "repaired", supervisors, title, site.name)
+
+
+async def notify_escalation(report: Report, site: Site, title: dict[str, str]) -> int:
+    """A report nobody acknowledged in time: its site's supervisors again, and
+    the admins (those of the site, and those who belong to no site: every site's)."""
+    supervisors = await User.filter(role=Role.SUPERVISOR, is_active=True, sites__id=site.id)
+    admins = await User.filter(role=Role.ADMIN, is_active=True).prefetch_related("sites")
+    ours = [a for a in admins if (ids := {s.id for s in a.sites}) == set() or site.id in ids]
+    return await _about_report(report, "escalated", [*supervisors, *ours], title, site.name)
+
+
 async def enqueue_test(user: User) -> int:
     """A test notification to every device of ``user``, in each device's language."""
     subs = await PushSubscription.filter(user_id=user.id)
