@@ -132,6 +132,8 @@ async def read_json(request: Request) -> Any:
     if ctype and ctype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = await read_body(request, MAX_JSON_BYTES)
+    if not raw.strip():
+        return {}  # no body: an empty object, so a model says what is missing
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

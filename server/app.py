@@ -31,7 +31,17 @@ from server.photo_store import PhotoStore
 from server.push.vapid import load_vapid
 from server.push.worker import Backoff, Deliverer
 from server.push.worker import backoff as push_backoff
-from server.routes import openapi, pages, photos, push, report_pages, reports, session, sites
+from server.routes import (
+    followup,
+    openapi,
+    pages,
+    photos,
+    push,
+    report_pages,
+    reports,
+    session,
+    sites,
+)
 from server.routes import playbooks as playbook_routes
 from server.settings import Settings
 
@@ -100,6 +110,7 @@ def create_app(
         *session.routes,
         *sites.routes,
         *reports.routes,
+        *followup.routes,
         *photos.routes,
         *push.routes,
         *report_pages.routes,

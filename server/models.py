@@ -187,6 +187,13 @@ class Report(Model):
             raise ApiError(403, "forbidden", "This report is not yours to see.")
         return report
 
+    def ensure_open(self) -> None:
+        """409 once the incident is closed: nothing new is added to a closed record."""
+        if self.status == ReportStatus.CLOSED:
+            raise ApiError(
+                409, "closed", "This incident is closed: nothing more can be added to it."
+            )
+
     async def is_visible_to(self, user: User) -> bool:
         if user.role == Role.ADMIN:
             return True

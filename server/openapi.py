@@ -109,7 +109,8 @@ def _operation(
         }
     elif route.body is not None:
         op["requestBody"] = {
-            "required": True,
+            # An empty body is read as {}: optional when no field is required.
+            "required": bool(_component(refs[(route.body, "validation")], schemas).get("required")),
             "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
         }
     answers: dict[int, Any] = dict(route.responses)
@@ -133,8 +134,13 @@ def _path_parameters(route: ApiRoute) -> list[dict[str, Any]]:
     return params
 
 
+def _component(ref: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = schemas[ref["$ref"].rsplit("/", 1)[1]]
+    return found
+
+
 def _query_parameters(ref: dict[str, Any], schemas: dict[str, Any]) -> list[dict[str, Any]]:
-    model = schemas[ref["$ref"].rsplit("/", 1)[1]]
+    model = _component(ref, schemas)
     required = set(model.get("required", ()))
     return [
         {"name": name, "in": "query", "required": name in required, "schema": schema}

@@ -25,7 +25,8 @@ from server.models import Event, Photo, PhotoKind, Report, Role, User
 from server.photo_store import DISPLAY, THUMB
 from server.schemas import Shape, Timestamp, Written
 
-REPAIR_ROLES = {Role.TECHNICIAN, Role.SUPERVISOR, Role.ADMIN}
+# Besides the assignee, these may add repair photos (documenting a job themselves).
+SUPERVISING = {Role.SUPERVISOR, Role.ADMIN}
 
 
 class PhotoQuery(BaseModel):
@@ -80,12 +81,17 @@ async def put_photo(
     """Attach the image ``raw`` to a report under the phone's ``photo_id``."""
     rid, pid = parse_ids(report_id, photo_id)
     report = await Report.seen_by(user, rid)
-    if kind != PhotoKind.EVIDENCE and user.role not in REPAIR_ROLES:
-        raise ApiError(403, "forbidden", "Repair photos come from technicians and supervisors.")
+    if kind != PhotoKind.EVIDENCE and not (
+        user.id == report.assignee_id or user.role in SUPERVISING
+    ):
+        raise ApiError(
+            403, "forbidden", "Repair photos come from the technician it is assigned to."
+        )
     digest = hashlib.sha256(raw).hexdigest()
     existing = await Photo.get_or_none(id=pid)
     if existing is not None:
         return _resend(existing, report.id, digest, kind)
+    report.ensure_open()
     try:
         processed = await anyio.to_thread.run_sync(imaging.process, raw, limiter=ctx.photo_limiter)
     except imaging.PhotoError as exc:

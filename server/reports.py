@@ -90,10 +90,22 @@ class StepTickIn(BaseModel):
 
 
 class ListQuery(BaseModel):
+    """Filters of the report list; times are when the server received the report."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     status: ReportStatus | None = None
-    type: str | None = Field(default=None, max_length=64)
-    site: str | None = Field(default=None, max_length=32)
-    since: AwareDatetime | None = None
+    severity: Severity | None = None
+    type: str | None = Field(default=None, max_length=64, description="incident type id")
+    site: str | None = Field(default=None, max_length=32, description="site code")
+    assignee: str | None = Field(
+        default=None, max_length=64, description="'me', or a technician's username"
+    )
+    from_: AwareDatetime | None = Field(
+        default=None, alias="from", description="received at or after"
+    )
+    to: AwareDatetime | None = Field(default=None, description="received before")
+    since: AwareDatetime | None = Field(default=None, description="the same as from")
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=100)
 
@@ -186,6 +198,7 @@ async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
             )
     if not new:
         return False
+    report.ensure_open()
     try:
         async with in_transaction():
             for step in new:
@@ -331,14 +344,23 @@ async def list_reports(user: User, query: ListQuery) -> ReportPage:
     qs = await Report.visible_to(user)
     if query.status:
         qs = qs.filter(status=query.status)
+    if query.severity:
+        qs = qs.filter(severity=query.severity)
     if query.type:
         qs = qs.filter(incident_type=query.type)
+    if query.assignee == "me":
+        qs = qs.filter(assignee_id=user.id)
+    elif query.assignee:
+        qs = qs.filter(assignee__username=query.assignee)
     if query.site:
         site = await _site_by_code(query.site)
         await require_site(user, site)
         qs = qs.filter(site_id=site.id)
-    if query.since:
-        qs = qs.filter(received_at__gte=query.since)
+    for start in (query.from_, query.since):
+        if start:
+            qs = qs.filter(received_at__gte=start)
+    if query.to:
+        qs = qs.filter(received_at__lt=query.to)
     if query.cursor:
         at, last_id = decode_cursor(query.cursor)
         qs = qs.filter(Q(received_at__lt=at) | Q(received_at=at, id__lt=last_id))

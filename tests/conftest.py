@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -157,18 +157,39 @@ async def app(settings: settings_mod.Settings, clock: Clock) -> AsyncIterator:
         yield application
 
 
-@pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+def api_client(app) -> httpx.AsyncClient:
     """A client of the app whose every API answer is checked against the
     OpenAPI document: its status is documented, its body matches."""
-    transport = httpx.ASGITransport(app=app)
-    contract = Contract(document(app.routes))
-    async with httpx.AsyncClient(
-        transport=transport,
+    if not hasattr(app.state, "test_contract"):
+        app.state.test_contract = Contract(document(app.routes))
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
         base_url="http://testserver",
-        event_hooks={"response": [contract.check]},
-    ) as c:
+        event_hooks={"response": [app.state.test_contract.check]},
+    )
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(app) as c:
         yield c
+
+
+@pytest.fixture
+async def as_user(app) -> AsyncIterator[Callable[[str], Awaitable[httpx.AsyncClient]]]:
+    """``await as_user("super")``: that user's own logged-in client (one per
+    name, as on their own phone), closed after the test."""
+    opened: dict[str, httpx.AsyncClient] = {}
+
+    async def get(username: str) -> httpx.AsyncClient:
+        if username not in opened:
+            opened[username] = api_client(app)
+            await login(opened[username], username)
+        return opened[username]
+
+    yield get
+    for c in opened.values():
+        await c.aclose()
 
 
 class Contract:

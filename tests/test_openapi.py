@@ -113,7 +113,18 @@ async def test_a_write_documents_the_csrf_403_and_the_errors_of_its_body(doc):
 
 async def test_query_parameters_come_from_the_query_model(doc):
     params = {p["name"]: p for p in doc["paths"]["/api/reports"]["get"]["parameters"]}
-    assert set(params) == {"status", "type", "site", "since", "cursor", "limit"}
+    assert set(params) == {
+        "status",
+        "severity",
+        "type",
+        "site",
+        "assignee",
+        "from",
+        "to",
+        "since",
+        "cursor",
+        "limit",
+    }
     assert params["limit"]["schema"]["maximum"] == 100
     photo = doc["paths"]["/api/reports/{report_id}/photos/{photo_id}"]["put"]
     kinds = {p["name"]: p for p in photo["parameters"]}["kind"]["schema"]

@@ -1,0 +1,288 @@
+"""The follow-up of a report: acknowledge, assign, publish the reply, repair, close, reopen.
+
+The status machine, enforced here and nowhere else:
+
+    new -> acknowledged -> assigned -> repaired -> closed
+                        \\-----------------------> closed   (no repair needed, e.g. a dispute)
+    assigned -> assigned (another technician), repaired -> assigned (someone else redoes it)
+    closed -> reopened to where it was before closing
+
+Every action is a PUT that is safe to resend: the same request again answers
+200 and adds nothing. A step the machine does not allow is a 409 that names
+the current status. Each change moves the status with one conditional
+UPDATE (``WHERE status IN (...)``), so two supervisors acting at once cannot
+both win, and appends its event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from tortoise.transactions import in_transaction
+
+from server.context import Context
+from server.errors import ApiError, invalid
+from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Role, Site, User
+from server.push.queue import notify_assignment, notify_repaired, notify_reply
+from server.report_shapes import ReportOut, report_out
+from server.reports import parse_report_id
+from server.schemas import Written
+
+MAX_TEXT = 4000
+S = ReportStatus
+AT_OR_AFTER_ASSIGNED = (S.ASSIGNED, S.REPAIRED, S.CLOSED)
+
+
+class Acknowledgement(BaseModel):
+    """Nothing to say: an empty object (or no body at all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Assignment(BaseModel):
+    """Who repairs it: a technician of the report's site."""
+
+    assignee: str = Field(min_length=1, max_length=64, description="the technician's username")
+
+
+class Reply(BaseModel):
+    """The approved wording (统一回复口径) for residents, media and families."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class Repair(BaseModel):
+    """What the technician did."""
+
+    note: str = Field(default="", max_length=MAX_TEXT)
+
+
+class Closure(BaseModel):
+    """How the incident ended."""
+
+    note: str = Field(default="", max_length=MAX_TEXT)
+
+
+class Reopening(BaseModel):
+    """Why a closed incident is open again."""
+
+    reason: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+def _not_now(report: Report, action: str) -> ApiError:
+    return ApiError(
+        409,
+        "wrong_status",
+        f"Cannot {action}: the report is {report.status.value}.",
+        current=report.status.value,
+    )
+
+
+async def _change(
+    ctx: Context,
+    user: User,
+    report: Report,
+    *,
+    allowed: set[ReportStatus],
+    action: str,
+    fields: dict[str, Any],
+    event: tuple[str, dict[str, Any]],
+    done: Callable[[Report], bool],
+    notify: Callable[[Report, Site], Awaitable[int]] | None = None,
+) -> Written[ReportOut]:
+    """Move ``report`` from one of ``allowed`` with ``fields``; one event; pushes queued.
+
+    ``done`` says whether what is asked is already so: then it is a resend,
+    answered unchanged. The conditional UPDATE is the arbiter between
+    requests at the same moment: the one that finds the status moved is a
+    resend if ``done`` now holds, else refused with the status it found.
+    """
+    if done(report):
+        return await _unchanged(report)
+    kind, data = event
+    async with in_transaction():
+        moved = await Report.filter(id=report.id, status__in=allowed).update(**fields)
+        if not moved:
+            await report.refresh_from_db()
+            if done(report):
+                return await _unchanged(report)
+            raise _not_now(report, action)
+        await Event.create(report_id=report.id, actor=user, kind=kind, data=data)
+        await report.refresh_from_db()
+        queued = 0
+        if notify is not None:
+            site = await Site.get(id=report.site_id)
+            queued = await notify(report, site)
+    if queued:
+        ctx.wake_delivery()
+    ctx.changed()
+    return Written(await report_out(report), created=True)
+
+
+def _title(ctx: Context, report: Report) -> dict[str, str]:
+    incident = ctx.library.incident(report.incident_type)
+    if incident is None:  # a playbook removed since: its id is all there is
+        return {"zh-CN": report.incident_type, "en": report.incident_type}
+    return incident.title.as_dict()
+
+
+async def _unchanged(report: Report) -> Written[ReportOut]:
+    """A resend: what it asked for is already so."""
+    return Written(await report_out(report))
+
+
+async def acknowledge(
+    ctx: Context, user: User, report_id: str, body: Acknowledgement
+) -> Written[ReportOut]:
+    """``new -> acknowledged``: a supervisor has seen it and is on it."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    now = ctx.clock()
+    return await _change(
+        ctx,
+        user,
+        report,
+        allowed={S.NEW},
+        action="acknowledge",
+        fields={"status": S.ACKNOWLEDGED, "acknowledged_by_id": user.id, "acknowledged_at": now},
+        event=("acknowledged", {}),
+        done=lambda r: r.acknowledged_at is not None,
+    )
+
+
+async def assign(ctx: Context, user: User, report_id: str, body: Assignment) -> Written[ReportOut]:
+    """``-> assigned`` to a technician of the report's site, who is told at once."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    technician = await User.get_or_none(username=body.assignee, is_active=True)
+    if (
+        technician is None
+        or technician.role != Role.TECHNICIAN
+        or report.site_id not in await technician.site_ids()
+    ):
+        raise invalid("assignee", f"{body.assignee!r} is not a technician of this site.")
+    data: dict[str, Any] = {
+        "assignee": technician.username,
+        "display_name": technician.display_name,
+    }
+    if report.assignee_id is not None:
+        data["previous"] = await _username(report.assignee_id)
+    title = _title(ctx, report)
+    return await _change(
+        ctx,
+        user,
+        report,
+        allowed={S.ACKNOWLEDGED, S.ASSIGNED, S.REPAIRED},
+        action="assign",
+        fields={"status": S.ASSIGNED, "assignee_id": technician.id, "repaired_at": None},
+        event=("assigned", data),
+        done=lambda r: r.assignee_id == technician.id and r.status in AT_OR_AFTER_ASSIGNED,
+        notify=lambda r, site: notify_assignment(r, site, technician, title),
+    )
+
+
+async def _username(user_id: int) -> str | None:
+    found = await User.get_or_none(id=user_id)
+    return found.username if found else None
+
+
+async def publish_reply(
+    ctx: Context, user: User, report_id: str, body: Reply
+) -> Written[ReportOut]:
+    """The approved wording, shown to everyone working on the incident; the guard is told."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    text = body.text.strip()
+    if not text:
+        raise invalid("text", "the reply is empty.")
+    title = _title(ctx, report)
+    return await _change(
+        ctx,
+        user,
+        report,
+        allowed=set(S) - {S.CLOSED},
+        action="publish a reply",
+        fields={"reply_text": text, "reply_at": ctx.clock(), "reply_by_id": user.id},
+        event=("reply", {"text": text}),
+        done=lambda r: r.reply_text == text,
+        notify=lambda r, site: notify_reply(r, site, title),
+    )
+
+
+async def mark_repaired(
+    ctx: Context, user: User, report_id: str, body: Repair
+) -> Written[ReportOut]:
+    """``assigned -> repaired``, by the assignee, once a photo shows the result."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    if report.assignee_id != user.id:
+        raise ApiError(403, "forbidden", "Only the technician it is assigned to marks it repaired.")
+    note = body.note.strip()
+
+    def done(r: Report) -> bool:
+        return r.status in (S.REPAIRED, S.CLOSED) and r.repair_note == note
+
+    if (
+        not done(report)
+        and report.status == S.ASSIGNED
+        and not await Photo.exists(report_id=report.id, kind=PhotoKind.REPAIR_AFTER)
+    ):
+        raise ApiError(
+            409,
+            "photo_needed",
+            "Add a photo of the finished repair (kind repair_after) before marking it repaired.",
+        )
+    title = _title(ctx, report)
+    return await _change(
+        ctx,
+        user,
+        report,
+        allowed={S.ASSIGNED},
+        action="mark it repaired",
+        fields={"status": S.REPAIRED, "repaired_at": ctx.clock(), "repair_note": note},
+        event=("repaired", {"note": note}),
+        done=done,
+        notify=lambda r, site: notify_repaired(r, site, title),
+    )
+
+
+async def close(ctx: Context, user: User, report_id: str, body: Closure) -> Written[ReportOut]:
+    """``acknowledged|repaired -> closed``: the incident is over."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    note = body.note.strip()
+    return await _change(
+        ctx,
+        user,
+        report,
+        allowed={S.ACKNOWLEDGED, S.REPAIRED},
+        action="close",
+        fields={
+            "status": S.CLOSED,
+            "closed_by_id": user.id,
+            "closed_at": ctx.clock(),
+            "closing_note": note,
+        },
+        event=("closed", {"note": note, "from": report.status.value}),
+        done=lambda r: r.status == S.CLOSED and r.closing_note == note,
+    )
+
+
+async def reopen(ctx: Context, user: User, report_id: str, body: Reopening) -> Written[ReportOut]:
+    """``closed ->`` the status it was closed from, with the reason recorded."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    reason = body.reason.strip()
+    if report.status != S.CLOSED:
+        last = await Event.filter(report_id=report.id).order_by("-id").first()
+        if last and last.kind == "reopened" and last.data.get("reason") == reason:
+            return await _unchanged(report)
+        raise _not_now(report, "reopen")
+    closed = await Event.filter(report_id=report.id, kind="closed").order_by("-id").first()
+    previous = S((closed.data if closed else {}).get("from", S.ACKNOWLEDGED.value))
+    return await _change(
+        ctx,
+        user,
+        report,
+        allowed={S.CLOSED},
+        action="reopen",
+        fields={"status": previous, "closed_by_id": None, "closed_at": None, "closing_note": ""},
+        event=("reopened", {"reason": reason, "to": previous.value}),
+        done=lambda r: False,  # a resend was recognised above, by the last event
+    )
