@@ -109,6 +109,9 @@ async def report_detail(request: Request) -> Response:
         ticks=ticks,
         # The guard who made it keeps ticking steps until the report is closed.
         live=report.reporter_id == user.id and report.status != ReportStatus.CLOSED,
+        # The technician it is assigned to: before/after photos and "repaired".
+        job=report.assignee_id == user.id
+        and report.status in (ReportStatus.ASSIGNED, ReportStatus.REPAIRED),
         events=events,
         photos=photos,
     )
