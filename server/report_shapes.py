@@ -34,8 +34,16 @@ class EventOut(Shape):
     data: dict[str, Any]
 
 
+class ReplyOut(Shape):
+    """The approved wording (统一回复口径) as last published."""
+
+    text: str
+    at: Timestamp | None
+    by: Person | None
+
+
 class ReportSummary(Shape):
-    """A report with its ticked steps, as lists show it."""
+    """A report with its ticked steps and where its follow-up stands, as lists show it."""
 
     id: uuid.UUID
     site: SiteRef
@@ -50,6 +58,14 @@ class ReportSummary(Shape):
     location: LocationOut
     notes: str
     assignee: Person | None
+    acknowledged_by: Person | None
+    acknowledged_at: Timestamp | None
+    reply: ReplyOut | None
+    repaired_at: Timestamp | None
+    repair_note: str
+    closed_at: Timestamp | None
+    closing_note: str
+    escalated_at: Timestamp | None
     steps: list[StepOut]
 
 
@@ -67,8 +83,12 @@ class ReportPage(Shape):
     next_cursor: str | None
 
 
+# The relations a summary shows: fetch them first (prefetch_related(*RELATED)).
+RELATED = ("site", "reporter", "assignee", "acknowledged_by", "reply_by")
+
+
 def summary_fields(report: Report, steps: list[ReportStep]) -> dict[str, Any]:
-    """A report's fields; its site, reporter and assignee must be fetched."""
+    """A report's fields; the RELATED rows must be fetched."""
     return {
         "id": report.id,
         "site": SiteRef.of(report.site),
@@ -88,6 +108,16 @@ def summary_fields(report: Report, steps: list[ReportStep]) -> dict[str, Any]:
         ),
         "notes": report.notes,
         "assignee": Person.of(report.assignee),
+        "acknowledged_by": Person.of(report.acknowledged_by),
+        "acknowledged_at": report.acknowledged_at,
+        "reply": ReplyOut(text=report.reply_text, at=report.reply_at, by=Person.of(report.reply_by))
+        if report.reply_text
+        else None,
+        "repaired_at": report.repaired_at,
+        "repair_note": report.repair_note,
+        "closed_at": report.closed_at,
+        "closing_note": report.closing_note,
+        "escalated_at": report.escalated_at,
         "steps": [
             StepOut(index=s.step_index, checked_at=s.checked_at, received_at=s.received_at)
             for s in sorted(steps, key=lambda s: s.step_index)
@@ -105,7 +135,7 @@ def events_out(events: list[Event]) -> list[EventOut]:
 async def load_record(report: Report) -> tuple[list[Event], list[Photo]]:
     """Fetch what a report's page and answer show: its people, site and steps
     onto ``report``; its timeline (with actors) and photos, oldest first."""
-    await report.fetch_related("site", "reporter", "assignee", "steps")
+    await report.fetch_related(*RELATED, "steps")
     events = (
         await Event.filter(report_id=report.id)
         .order_by("created_at", "id")

@@ -28,6 +28,7 @@ from server.errors import ApiError, invalid
 from server.models import Event, Report, ReportStatus, ReportStep, Role, Severity, Site, User
 from server.push.queue import notify_new_report
 from server.report_shapes import (
+    RELATED,
     ReportOut,
     ReportPage,
     ReportSummary,
@@ -288,7 +289,8 @@ async def put_report(
     if queued:
         ctx.wake_delivery()
     # Everything the answer needs is at hand: no read-back.
-    report.site, report.reporter, report.assignee = site, user, None
+    report.site, report.reporter = site, user
+    report.assignee = report.acknowledged_by = report.reply_by = None
     event.actor = user
     out = ReportOut(**summary_fields(report, steps), events=events_out([event]), photos=[])
     return Written(out, created=True)
@@ -367,7 +369,7 @@ async def list_reports(user: User, query: ListQuery) -> ReportPage:
     page = await (
         qs.order_by("-received_at", "-id")
         .limit(query.limit + 1)
-        .prefetch_related("site", "reporter", "assignee", "steps")
+        .prefetch_related(*RELATED, "steps")
     )
     more = len(page) > query.limit
     page = page[: query.limit]
