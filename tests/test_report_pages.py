@@ -87,3 +87,114 @@ async def test_only_the_reporter_keeps_ticking_steps_until_the_report_is_closed(
     await Report.filter(id=rid).update(status=ReportStatus.CLOSED)
     closed = (await client.get(f"/reports/{rid}")).text
     assert "step-box" not in closed and "未完成" in closed
+
+
+# --- the follow-up: each role's home and what one incident page offers ---------
+
+
+async def test_a_supervisors_home_is_the_inbox_with_unacknowledged_incidents_on_top(
+    app, world, as_user
+):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup = await as_user("guard"), await as_user("super")
+    older = await new_report(app, guard)
+    await act(sup, older, "acknowledgement")
+    newer_but_handled = await new_report(app, guard)
+    await act(sup, newer_but_handled, "acknowledgement")
+    waiting = await new_report(app, guard, severity="critical")
+    page = (await sup.get("/")).text
+    assert "确认收到" not in page  # acting happens on the incident's page
+    order = [page.index(f'data-report="{rid}"') for rid in (waiting, newer_but_handled, older)]
+    assert order == sorted(order)
+    assert "1 个事件未确认" in page
+    assert 'class="list-link report-row sev-edge-critical unacked"' in page
+    assert 'href="/new"' in page  # a supervisor can report too
+
+
+async def test_the_inbox_filters_by_status_and_severity(app, world, as_user):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup = await as_user("guard"), await as_user("super")
+    low = await new_report(app, guard, severity="low")
+    critical = await new_report(app, guard, severity="critical")
+    await act(sup, low, "acknowledgement")
+    await act(sup, low, "closure", {"note": "误报"})
+    assert low not in (await sup.get("/")).text  # closed: not open any more
+    assert low in (await sup.get("/?status=closed")).text
+    page = (await sup.get("/?status=all&severity=critical")).text
+    assert critical in page and low not in page
+    assert (await sup.get("/?status=nonsense")).status_code == 200  # a bad filter shows all open
+
+
+async def test_a_technicians_home_is_their_jobs(app, world, as_user):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup, tech = await as_user("guard"), await as_user("super"), await as_user("tech")
+    theirs, other = await new_report(app, guard), await new_report(app, guard)
+    await act(sup, theirs, "acknowledgement")
+    await act(sup, theirs, "assignment", {"assignee": "tech"})
+    page = (await tech.get("/")).text
+    assert "我的任务" in page and theirs in page and other not in page
+
+
+async def test_the_incident_page_offers_each_role_its_own_actions(app, world, as_user):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup, tech = await as_user("guard"), await as_user("super"), await as_user("tech")
+    rid = await new_report(app, guard)
+    page = (await sup.get(f"/reports/{rid}")).text
+    assert 'data-action="acknowledgement"' in page
+    assert 'data-action="assignment"' not in page  # acknowledge first
+    await act(sup, rid, "acknowledgement")
+    page = (await sup.get(f"/reports/{rid}")).text
+    assert 'data-action="assignment"' in page and '<option value="tech"' in page
+    assert 'data-action="closure"' in page and 'data-action="reply"' in page
+    guard_page = (await guard.get(f"/reports/{rid}")).text
+    assert "data-action=" not in guard_page
+    assert "主管：Super" in guard_page  # who is handling it
+    await act(sup, rid, "assignment", {"assignee": "tech"})
+    tech_page = (await tech.get(f"/reports/{rid}")).text
+    assert "data-action=" not in tech_page
+    assert 'id="job"' in tech_page or "_job" in tech_page or "维修" in tech_page
+
+
+async def test_the_published_reply_shows_for_everyone_with_a_copy_button(app, world, as_user):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup = await as_user("guard"), await as_user("super")
+    rid = await new_report(app, guard)
+    await act(sup, rid, "acknowledgement")
+    await act(sup, rid, "reply", {"text": "维保人员<b>十分钟</b>内到达。"})
+    page = (await guard.get(f"/reports/{rid}")).text
+    assert "维保人员&lt;b&gt;十分钟&lt;/b&gt;内到达。" in page  # escaped, never markup
+    assert page.count('class="btn copy-reply"') >= 2  # the reply section and the reply step
+
+
+async def test_the_timeline_names_the_step_and_each_follow_up(app, world, as_user):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup = await as_user("guard"), await as_user("super")
+    rid = await new_report(app, guard)
+    step = app.state.playbooks.incident(lift_id(app)).handling[1].text.zh
+    await guard.put(
+        f"/api/reports/{rid}/steps/1", json={"checked_at": iso(datetime.now(UTC))}, headers=CSRF
+    )
+    await act(sup, rid, "acknowledgement")
+    await act(sup, rid, "assignment", {"assignee": "tech"})
+    page = (await sup.get(f"/reports/{rid}")).text
+    timeline = page[page.index('id="timeline"') :]
+    assert f"完成步骤：{step}" in timeline
+    assert "确认收到" in timeline and "派单给 Tech" in timeline
+
+
+async def test_another_sites_incident_page_is_refused(app, world, as_user):
+    from server.models import Role
+    from tests.conftest import make_user
+    from tests.routes.test_followup import new_report
+
+    await make_user("southsuper", Role.SUPERVISOR, world.south)
+    rid = await new_report(app, await as_user("guard"))
+    response = await (await as_user("southsuper")).get(f"/reports/{rid}")
+    assert response.status_code == 403
+    assert rid not in (await (await as_user("southsuper")).get("/")).text

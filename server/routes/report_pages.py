@@ -1,18 +1,20 @@
-"""The guard's pages: home with the incident tiles, the report flow, my reports, one report."""
+"""The pages of a report's life: each role's home (tiles, inbox, jobs), the report
+flow, my reports, and one report with what each role can do to it."""
 
 from __future__ import annotations
 
 import uuid
-from typing import cast
+from typing import Literal, cast
 from urllib.parse import quote
 
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.models import Report, ReportStatus, User
+from server.models import Report, ReportStatus, Role, Severity, Site, User
 from server.report_shapes import load_record
 from server.templating import render
 
@@ -41,9 +43,27 @@ async def recent_types(user: User, limit: int = 4) -> list[str]:
 
 
 async def home(request: Request) -> Response:
+    """Each role's own start: the guard reports, the supervisor works the
+    inbox, the technician their jobs."""
     user = request.state.user
     if user is None:
         return RedirectResponse("/login", status_code=303)
+    if user.role in (Role.SUPERVISOR, Role.ADMIN):
+        return await inbox(request, user)
+    if user.role == Role.TECHNICIAN:
+        return await jobs(request, user)
+    return await tiles(request, user)
+
+
+async def new_report(request: Request) -> Response:
+    """The incident tiles, for anyone who reports (the guard's home)."""
+    user = request.state.user
+    if user is None:
+        return _login_redirect(request)
+    return await tiles(request, user)
+
+
+async def tiles(request: Request, user: User) -> Response:
     library = request.app.state.playbooks
     recent = [library.incident(i) for i in await recent_types(user)]
     sites = await user.sites.all().order_by("code")
@@ -53,6 +73,83 @@ async def home(request: Request) -> Response:
         library=library,
         sites=sites,
         recent=[i for i in recent if i is not None],
+    )
+
+
+class InboxQuery(BaseModel):
+    """The inbox's filters; anything unknown falls back to showing more, never to an error."""
+
+    status: Literal["open", "all", "new", "acknowledged", "assigned", "repaired", "closed"] = "open"
+    severity: Severity | None = None
+    type: str | None = None
+    site: str | None = None
+
+
+def _filters(request: Request) -> InboxQuery:
+    raw = {k: v for k, v in request.query_params.items() if v}
+    try:
+        return InboxQuery.model_validate(raw)
+    except ValidationError:
+        return InboxQuery()
+
+
+async def inbox(request: Request, user: User) -> Response:
+    """The site's incidents, unacknowledged on top, then newest first."""
+    query = _filters(request)
+    sites = await (Site.all() if user.role == Role.ADMIN else user.sites.all()).order_by("code")
+    reports = await Report.visible_to(user)
+    if query.status == "open":
+        reports = reports.exclude(status=ReportStatus.CLOSED)
+    elif query.status != "all":
+        reports = reports.filter(status=query.status)
+    if query.severity:
+        reports = reports.filter(severity=query.severity)
+    if query.type:
+        reports = reports.filter(incident_type=query.type)
+    if query.site:
+        reports = reports.filter(site__code=query.site)
+    related = ("site", "reporter", "assignee")
+    waiting = await (
+        reports.filter(status=ReportStatus.NEW)
+        .order_by("-received_at")
+        .limit(100)
+        .prefetch_related(*related)
+    )
+    rest = await (
+        reports.exclude(status=ReportStatus.NEW)
+        .order_by("-received_at", "-id")
+        .limit(100)
+        .prefetch_related(*related)
+    )
+    return render(
+        request,
+        "inbox.html",
+        reports=[*waiting, *rest],
+        unacknowledged=len(waiting),
+        query=query,
+        sites=sites,
+        library=request.app.state.playbooks,
+        now=request.app.state.context.clock(),
+    )
+
+
+async def jobs(request: Request, user: User) -> Response:
+    """The technician's jobs: to repair first, then repaired, then recently closed."""
+    related = ("site", "reporter", "assignee")
+    mine = Report.filter(assignee_id=user.id)
+    open_jobs = await (
+        mine.filter(status=ReportStatus.ASSIGNED)
+        .order_by("-received_at")
+        .prefetch_related(*related)
+    )
+    done = await (
+        mine.filter(status__in=[ReportStatus.REPAIRED, ReportStatus.CLOSED])
+        .order_by("-received_at")
+        .limit(30)
+        .prefetch_related(*related)
+    )
+    return render(
+        request, "jobs.html", open_jobs=open_jobs, done=done, library=request.app.state.playbooks
     )
 
 
@@ -101,12 +198,22 @@ async def report_detail(request: Request) -> Response:
     events, photos = await load_record(report)
     incident = request.app.state.playbooks.incident(report.incident_type)
     ticks = {s.step_index: s for s in report.steps}
+    supervising = user.role in (Role.SUPERVISOR, Role.ADMIN)
+    technicians = (
+        await User.filter(role=Role.TECHNICIAN, is_active=True, sites__id=report.site_id).order_by(
+            "display_name", "username"
+        )
+        if supervising
+        else []
+    )
     return render(
         request,
         "report_detail.html",
         report=report,
         incident=incident,
         ticks=ticks,
+        supervising=supervising,
+        technicians=technicians,
         # The guard who made it keeps ticking steps until the report is closed.
         live=report.reporter_id == user.id and report.status != ReportStatus.CLOSED,
         # The technician it is assigned to: before/after photos and "repaired".
@@ -119,6 +226,7 @@ async def report_detail(request: Request) -> Response:
 
 routes = [
     Route("/", home, methods=["GET"], include_in_schema=False),
+    Route("/new", new_report, methods=["GET"], include_in_schema=False),
     Route("/report/{incident_id}", report_flow, methods=["GET"], include_in_schema=False),
     Route("/reports", my_reports, methods=["GET"], include_in_schema=False),
     Route("/reports/{report_id}", report_detail, methods=["GET"], include_in_schema=False),

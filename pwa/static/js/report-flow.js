@@ -4,7 +4,7 @@ import * as drafts from "./drafts.js";
 import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
 import { compress } from "./photo.js";
-import { fmt, clock } from "./text.js";
+import { fmt, clock, copy } from "./text.js";
 
 const data = JSON.parse(document.getElementById("flow-data").textContent);
 const t = data.t;
@@ -43,16 +43,7 @@ for (const box of document.querySelectorAll(".step-box")) {
 
 for (const button of document.querySelectorAll(".copy-reply")) {
   button.addEventListener("click", async () => {
-    const text = button.parentElement.querySelector(".reply-text").textContent.trim();
-    try {
-      await navigator.clipboard.writeText(text);
-    } catch {
-      const area = Object.assign(document.createElement("textarea"), { value: text });
-      document.body.append(area);
-      area.select();
-      document.execCommand("copy");
-      area.remove();
-    }
+    await copy(button.parentElement.querySelector(".reply-text").textContent.trim());
     button.textContent = t.copied;
   });
 }

@@ -1,0 +1,105 @@
+// One incident's page: the supervisor's actions (each one PUT on the report),
+// copying the approved reply, and a full-screen photo viewer. Handlers are
+// on the document, not the elements, because live.js swaps regions in.
+import { copy, fmt } from "./text.js";
+
+const { report, t } = JSON.parse(document.getElementById("incident-data").textContent);
+const $ = (id) => document.getElementById(id);
+
+// --- the supervisor's actions ----------------------------------------------------
+
+function body(form) {
+  const data = {};
+  for (const [key, value] of new FormData(form)) data[key] = String(value);
+  return data;
+}
+
+function showError(message) {
+  const box = $("action-error");
+  if (!box) return;
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+document.addEventListener("input", (event) => {
+  const form = event.target.closest?.("form[data-action]");
+  if (form) event.target.dataset.dirty = "1"; // live.js leaves a region being typed in alone
+});
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-action]");
+  if (!form) return;
+  event.preventDefault();
+  const button = form.querySelector("[type=submit]");
+  button.disabled = true;
+  showError(null);
+  try {
+    const response = await fetch(`/api/reports/${report}/${form.dataset.action}`, {
+      method: form.dataset.method || "PUT",
+      headers: { "X-Requested-With": "onsite", "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify(body(form)),
+    });
+    if (!response.ok) {
+      const answer = await response.json().catch(() => null);
+      showError(fmt(t.failed, { m: answer?.error?.message || `HTTP ${response.status}` }));
+      return;
+    }
+    for (const field of form.querySelectorAll("[data-dirty]")) delete field.dataset.dirty;
+    document.activeElement?.blur();
+    dispatchEvent(new Event("onsite:changed")); // live.js draws the new state
+  } catch {
+    showError(t.offline);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// --- the approved reply ---------------------------------------------------------
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest(".copy-reply");
+  if (!button) return;
+  await copy(button.parentElement.querySelector(".reply-text").textContent.trim());
+  button.textContent = t.copied;
+});
+
+// --- photos, full screen ----------------------------------------------------------
+
+const viewer = $("viewer");
+let shown = [];
+let at = 0;
+
+function show(index) {
+  at = (index + shown.length) % shown.length;
+  $("viewer-image").src = shown[at].dataset.full;
+  $("viewer-image").alt = shown[at].querySelector("img")?.alt || "";
+  $("viewer-count").textContent = `${at + 1} / ${shown.length}`;
+  $("viewer-prev").hidden = $("viewer-next").hidden = shown.length < 2;
+}
+
+document.addEventListener("click", (event) => {
+  const item = event.target.closest(".gallery-item");
+  if (!item || !viewer?.showModal) return;
+  event.preventDefault();
+  shown = [...document.querySelectorAll(".gallery-item")];
+  show(shown.indexOf(item));
+  viewer.showModal();
+});
+$("viewer-prev")?.addEventListener("click", () => show(at - 1));
+$("viewer-next")?.addEventListener("click", () => show(at + 1));
+$("viewer-close")?.addEventListener("click", () => viewer.close());
+viewer?.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });
+viewer?.addEventListener("keydown", (event) => {
+  if (event.key === "ArrowLeft") show(at - 1);
+  if (event.key === "ArrowRight") show(at + 1);
+});
+// A swipe moves through the photos, as in a phone's own gallery.
+let startX = null;
+viewer?.addEventListener("touchstart", (event) => { startX = event.touches[0].clientX; }, { passive: true });
+viewer?.addEventListener("touchend", (event) => {
+  if (startX == null) return;
+  const dx = event.changedTouches[0].clientX - startX;
+  if (Math.abs(dx) > 50) show(at + (dx < 0 ? 1 : -1));
+  startX = null;
+});
