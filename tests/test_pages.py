@@ -148,7 +148,7 @@ async def test_the_precache_list_names_every_asset_and_page_a_guard_needs_offlin
         assert (await client.get(url)).status_code == 200, url
     incidents = [i.id for i in app.state.playbooks.incidents()]
     pages = set(listed["pages"])
-    assert {"/", "/reports", "/outbox", "/playbooks", "/me", "/api/playbooks"} <= pages
+    assert {"/", "/new", "/reports", "/outbox", "/playbooks", "/me", "/api/playbooks"} <= pages
     assert {f"/report/{i}" for i in incidents} <= pages
     assert {f"/playbooks/{i}" for i in incidents} <= pages
 

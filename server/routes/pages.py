@@ -16,7 +16,7 @@ from server.paths import PWA_DIR
 from server.templating import render
 
 # Pages every logged-in phone keeps, besides each playbook guide and report flow.
-SHELL_PAGES = ("/", "/reports", "/outbox", "/playbooks", "/me")
+SHELL_PAGES = ("/", "/new", "/reports", "/outbox", "/playbooks", "/me")
 
 
 def safe_next(target: str | None) -> str:
