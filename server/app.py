@@ -43,7 +43,9 @@ from server.routes import (
     sites,
 )
 from server.routes import playbooks as playbook_routes
+from server.routes import stream as stream_routes
 from server.settings import Settings
+from server.stream import Hub
 
 
 class StaticAssets(StaticFiles):
@@ -81,12 +83,14 @@ def create_app(
     photo_store = PhotoStore(settings.data_dir / "photos")
     vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
     deliverer = Deliverer(vapid, clock=clock, backoff=backoff)
+    hub = Hub()
     context = Context(
         settings=settings,
         library=library,
         photo_store=photo_store,
         photo_limiter=anyio.CapacityLimiter(settings.photo_workers),
         wake_delivery=deliverer.kick,
+        changed=hub.notify,
         clock=clock,
     )
 
@@ -101,9 +105,11 @@ def create_app(
                 log.info("removed %d orphan photo files", removed)
             # Deliveries left pending by a previous run are picked up at once.
             await deliverer.start()
+            await hub.start()
             try:
                 yield
             finally:
+                await hub.stop()
                 await deliverer.stop()
 
     routes: list[BaseRoute] = [
@@ -115,6 +121,7 @@ def create_app(
         *push.routes,
         *report_pages.routes,
         *playbook_routes.routes,
+        *stream_routes.routes,
         *openapi.routes,
         *pages.routes,
         Mount("/static", StaticAssets(directory=STATIC_DIR), name="static"),
@@ -137,4 +144,5 @@ def create_app(
     app.state.playbooks = library
     app.state.vapid = vapid
     app.state.deliverer = deliverer
+    app.state.hub = hub
     return app
