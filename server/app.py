@@ -24,6 +24,7 @@ from server import playbooks as playbook_lib
 from server.auth import AuthMiddleware, Sessions
 from server.context import Context, utcnow
 from server.error_handlers import exception_handlers
+from server.escalation import Escalator
 from server.i18n import LanguageMiddleware
 from server.models import Photo
 from server.paths import STATIC_DIR
@@ -93,6 +94,10 @@ def create_app(
         changed=hub.notify,
         clock=clock,
     )
+    escalator = Escalator(context)
+    # New events anywhere (a report made here or on another server) may
+    # bring a nearer deadline.
+    hub.watch(escalator.kick)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -106,9 +111,11 @@ def create_app(
             # Deliveries left pending by a previous run are picked up at once.
             await deliverer.start()
             await hub.start()
+            await escalator.start()
             try:
                 yield
             finally:
+                await escalator.stop()
                 await hub.stop()
                 await deliverer.stop()
 
@@ -145,4 +152,5 @@ def create_app(
     app.state.vapid = vapid
     app.state.deliverer = deliverer
     app.state.hub = hub
+    app.state.escalator = escalator
     return app
