@@ -1,6 +1,7 @@
 // The sync: sends what waits in the outbox, one report at a time, the text
 // first (so supervisors are told at once), then steps ticked after sending,
-// then the photos one by one.
+// then the photos one by one, then the item's small JSON writes in order
+// (a technician's "repaired" needs its after photo on the server first).
 //
 // One sync runs at a time across every tab and the service worker (a Web
 // Lock). Every write is a PUT by an id made on the phone, so sending again
@@ -11,8 +12,9 @@
 //   408, 429, 5xx,
 //   network error       stop; try again after a backoff (seconds to minutes)
 //   no network at all   stop; the backoff does not grow (see retryLater)
-//   any other 4xx       that report (or photo) is marked failed with the
-//                       server's message and kept until the guard deletes it
+//   any other 4xx       that report (or its tick, photo or write) is marked
+//                       failed with the server's message and kept until the
+//                       guard deletes it (or tries again)
 import * as store from "./store.js";
 
 const LOCK = "onsite-outbox-sync";
@@ -84,17 +86,9 @@ async function sendItem(item, progress) {
   }
   // Steps ticked after sending: small, and the evidence trail, so before photos.
   for (const tick of (item.ticks || []).filter((k) => k.state === "waiting")) {
-    const outcome = await call(`/api/reports/${item.id}/steps/${tick.index}`, {
-      method: "PUT",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ checked_at: tick.checked_at }),
-    });
-    if (!outcome.ok && !outcome.failed) return outcome;
-    const change = outcome.ok ? { state: "sent", error: null } : { state: "failed", error: outcome.message };
-    await store.update(item.id, (it) => {
-      Object.assign(it.ticks.find((k) => k.index === tick.index), change);
-      if (outcome.ok) progressed(it);
-    });
+    const stop = await putJson(item, `/api/reports/${item.id}/steps/${tick.index}`,
+      { checked_at: tick.checked_at }, (it) => it.ticks?.find((k) => k.index === tick.index));
+    if (stop) return stop;
   }
   const photos = item.photos.filter((p) => p.state !== "sent" && p.state !== "failed");
   for (const [n, photo] of photos.entries()) {
@@ -106,7 +100,8 @@ async function sendItem(item, progress) {
       });
       continue;
     }
-    const outcome = await call(`/api/reports/${item.id}/photos/${photo.id}`, {
+    const kind = photo.kind ? `?kind=${encodeURIComponent(photo.kind)}` : "";
+    const outcome = await call(`/api/reports/${item.id}/photos/${photo.id}${kind}`, {
       method: "PUT",
       headers: { "Content-Type": photo.type || file.type || "application/octet-stream" },
       body: file,
@@ -121,17 +116,45 @@ async function sendItem(item, progress) {
       return outcome;
     }
   }
+  // Writes last, one after another: each may need what went before it.
+  for (const write of (item.writes || []).filter((w) => w.state === "waiting")) {
+    const stop = await putJson(item, write.url, write.body,
+      (it) => it.writes?.find((w) => w.key === write.key));
+    if (stop) return stop;
+  }
   return { ok: true };
 }
 
+// PUT one small JSON part of an item (a tick, a write) and record the answer
+// on the part ``find`` picks out of the stored item. Answers null to go on
+// (sent, or failed with the server's reason), or the outcome that stops the
+// pass (401, retry).
+async function putJson(item, url, body, find) {
+  const outcome = await call(url, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!outcome.ok && !outcome.failed) return outcome;
+  const change = outcome.ok ? { state: "sent", error: null } : { state: "failed", error: outcome.message };
+  await store.update(item.id, (it) => {
+    const part = find(it);
+    if (part) Object.assign(part, change);
+    if (outcome.ok) progressed(it);
+  });
+  return null;
+}
+
 function settled(item) {
-  const failed = [...item.photos, ...(item.ticks || [])].find((p) => p.state === "failed");
-  if (failed) {
+  const parts = [...item.photos, ...(item.ticks || []), ...(item.writes || [])];
+  const failed = parts.find((p) => p.state === "failed");
+  if (parts.some((p) => p.state === "waiting")) {
+    // Added (a step ticked, a photo taken) while this pass ran: the next
+    // pass sends it, even if another part failed meanwhile.
+    Object.assign(item, { state: "waiting", next_at: 0, error: null });
+  } else if (failed) {
     item.state = "failed";
     item.error = failed.error;
-  } else if ((item.ticks || []).some((k) => k.state === "waiting")) {
-    // A step ticked while this pass ran: the next pass sends it.
-    Object.assign(item, { state: "waiting", next_at: 0, error: null });
   } else {
     item.state = "sent";
     item.sent_at = new Date().toISOString();

@@ -5,8 +5,17 @@
 // its state. The photo files live in their own store, so listing the outbox
 // never reads megabytes, and each file is deleted once the server has it.
 //
+// Later work on a report joins its item, or an item made for it when the
+// report came from another phone (``text_sent`` already true):
+//   ticks    steps ticked after sending     {index, checked_at, state, error}
+//   photos   evidence, or with a ``kind``   {id, kind?, type, size, state, error}
+//            (repair_before, repair_after: a technician's job)
+//   writes   small JSON PUTs, in order       {key, url, body, state, error}
+//            (the repair); ``key`` is unique per item, so a double tap adds one
+//
 // Item states: waiting -> sending -> sent, or failed (with the server's
-// reason; kept until the guard deletes it). Photo states: the same.
+// reason; kept until the guard deletes it). Each tick, photo and write has
+// its own state: waiting -> sent, or failed.
 import * as idb from "../idb.js";
 
 const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("onsite-outbox") : null;
@@ -82,38 +91,96 @@ export async function photoSent(id, photoId, change = null) {
   return item;
 }
 
-// A step ticked after the report was sent (the report is a living record:
-// "maintenance arrived", "people released"). It joins the report's outbox
-// item, or an item made for it when the report came from another phone or
-// was pruned, and the sync sends it after the report's text. Kept durably:
-// it is what the guard entered. Returns the item.
-export async function addTick(report, tick) {
-  const item = await idb.transaction("outbox", "readwrite", async (s) => {
-    const current = (await idb.request(s.outbox.get(report.id))) || {
-      id: report.id,
-      user: report.user,
-      user_name: report.user_name,
-      title: report.title,
-      incident: report.incident,
-      created: new Date().toISOString(),
-      body: { occurred_at: report.occurred_at },
-      state: "sent",
-      sent_at: new Date().toISOString(),
-      attempts: 0,
-      next_at: 0,
-      error: null,
-      text_sent: true,
-      photos: [],
-    };
-    current.ticks = current.ticks || [];
-    if (current.ticks.some((t) => t.index === tick.index)) return current; // a double tap
-    current.ticks.push({ index: tick.index, checked_at: tick.checked_at, state: "waiting", error: null });
-    if (current.state === "sent") Object.assign(current, { state: "waiting", attempts: 0, next_at: 0 });
+// An item for a report already on the server: this phone adds to a report
+// it did not send (a technician's job), or whose own item was pruned.
+function itemFor(report) {
+  const now = new Date().toISOString();
+  return {
+    id: report.id,
+    user: report.user,
+    user_name: report.user_name,
+    title: report.title,
+    incident: report.incident,
+    created: now,
+    body: { occurred_at: report.occurred_at },
+    state: "sent",
+    sent_at: now,
+    attempts: 0,
+    next_at: 0,
+    error: null,
+    text_sent: true,
+    photos: [],
+  };
+}
+
+// Something new joined the item: it waits to be sent again. A failed item
+// whose report is on the server failed on one part, which keeps its reason:
+// the new part goes, and the item settles back to failed (see queue.js).
+function reopen(item) {
+  if (item.state === "sent" || (item.state === "failed" && item.text_sent)) {
+    Object.assign(item, { state: "waiting", attempts: 0, next_at: 0, error: null });
+  }
+}
+
+// Add to the item of ``report`` (made if missing) in one durable
+// transaction over ``stores``: it is what the user entered. ``change``
+// returns false when there is nothing new (a double tap). Returns the item.
+async function join(report, stores, change) {
+  const item = await idb.transaction(["outbox", ...stores], "readwrite", async (s) => {
+    const current = (await idb.request(s.outbox.get(report.id))) || itemFor(report);
+    if (change(current, s) === false) return current;
+    reopen(current);
     s.outbox.put(current);
     return current;
   });
   announce({ type: "changed", id: report.id });
   return item;
+}
+
+// A step ticked after the report was sent (the report is a living record:
+// "maintenance arrived", "people released"). The sync sends it after the
+// report's text.
+export function addTick(report, tick) {
+  return join(report, [], (item) => {
+    item.ticks = item.ticks || [];
+    if (item.ticks.some((t) => t.index === tick.index)) return false;
+    item.ticks.push({ index: tick.index, checked_at: tick.checked_at, state: "waiting", error: null });
+  });
+}
+
+// A photo added to a sent report, ``photo.kind`` saying which (repair_before,
+// repair_after); its file is kept in the same transaction.
+export function addPhoto(report, photo, file) {
+  return join(report, ["blobs"], (item, s) => {
+    if (item.photos.some((p) => p.id === photo.id)) return false;
+    item.photos.push({ id: photo.id, kind: photo.kind, type: photo.type, size: file.size, state: "waiting", error: null });
+    s.blobs.put({ id: photo.id, report: report.id, blob: file });
+  });
+}
+
+// A small JSON PUT on the report, sent after the item's photos (the repair
+// needs its after photo on the server first). One per ``key``: the same key
+// again changes nothing while it waits or once sent, and replaces a failed
+// one (the user tries again, perhaps with another photo now).
+export function addWrite(report, write) {
+  return join(report, [], (item) => {
+    item.writes = item.writes || [];
+    const same = item.writes.find((w) => w.key === write.key);
+    if (same && same.state !== "failed") return false;
+    const entry = { key: write.key, url: write.url, body: write.body, state: "waiting", error: null };
+    if (same) Object.assign(same, entry);
+    else item.writes.push(entry);
+  });
+}
+
+// Try a failed item again: it and each of its failed parts wait once more.
+export function retry(id) {
+  return update(id, (item) => {
+    Object.assign(item, { state: "waiting", next_at: 0, error: null });
+    for (const part of [...item.photos, ...(item.ticks || []), ...(item.writes || [])]) {
+      if (part.state === "failed") Object.assign(part, { state: "waiting", error: null });
+    }
+  }, { durability: "strict" });
 }
 
 // Delete a report and its files (the outbox page asks the guard first).
