@@ -335,16 +335,43 @@ def phone(browser):
         context.close()
 
 
-def log_in(page, url: str, *, offline_ready: bool = False) -> None:
-    """Log the guard in through the login form; with ``offline_ready``, also
-    wait until the service worker has kept every page needed offline."""
+def log_in(
+    page,
+    url: str,
+    *,
+    offline_ready: bool = False,
+    username: str = "guard",
+    password: str = GUARD_PASSWORD,
+) -> None:
+    """Log a user (the guard unless told) in through the login form; with
+    ``offline_ready``, also wait until the service worker has kept every
+    page needed offline."""
     page.goto(f"{url}/login")
-    page.get_by_label("用户名").fill("guard")
-    page.get_by_label("密码").fill(GUARD_PASSWORD)
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{url}/")
     if offline_ready:
         page.wait_for_selector("html[data-offline-ready=true]", state="attached", timeout=30_000)
+
+
+def add_user(server: LiveServer, username: str, role: str, name: str) -> str:
+    """A user of site north made through the CLI; their password."""
+    password = f"{username}-password-1"
+    server.cli(
+        "user", "add", username, "--role", role, "--site", "north", "--name", name,
+        "--password-stdin", input=password + "\n",
+    )  # fmt: skip
+    return password
+
+
+@contextlib.contextmanager
+def api_session(server: LiveServer, username: str, password: str) -> Iterator[httpx.Client]:
+    """An API client logged in as ``username``."""
+    with httpx.Client(base_url=server.url, headers={"X-Requested-With": "onsite"}) as client:
+        response = client.post("/api/session", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        yield client
 
 
 def screenshot(page, name: str) -> None:
