@@ -76,14 +76,7 @@ async function render() {
 }
 
 async function retry(id) {
-  await store.update(id, (item) => {
-    item.state = "waiting";
-    item.next_at = 0;
-    item.error = null;
-    for (const p of [...item.photos, ...(item.ticks || [])]) {
-      if (p.state === "failed") Object.assign(p, { state: "waiting", error: null });
-    }
-  });
+  await store.retry(id); // the item and each failed part: ticks, photos, writes
   await sync({ force: true });
 }
 
