@@ -122,8 +122,9 @@ class Hub:
         while self.newest <= seen:
             await self._advanced.wait()
 
-    async def advance(self) -> None:
-        """Read the ids past the watermark and move it over those without a hole."""
+    async def advance(self) -> bool:
+        """Read the ids past the watermark and move it over those without a hole;
+        True if there may be more to read at once."""
         found = cast(
             "list[int]",
             await Event.filter(id__gt=self.newest)
@@ -137,9 +138,9 @@ class Hub:
                 since = self._holes.setdefault(event_id, now)
                 if now - since < self.settle:
                     break  # perhaps a transaction not yet committed: wait for it
-                log.warning(
-                    "event ids %d to %d never appeared; passed over", mark + 1, event_id - 1
-                )
+                # Rolled back, most likely; a transaction slower than this
+                # would reach the timelines but not the live streams.
+                log.info("event ids %d to %d never appeared; passed over", mark + 1, event_id - 1)
             mark = event_id
         self._holes = {above: t for above, t in self._holes.items() if above > mark}
         if mark > self.newest:
@@ -149,12 +150,14 @@ class Hub:
             self._advanced = asyncio.Event()
             for callback in self._watchers:
                 callback()
+        return len(found) == LOOKAHEAD and mark == found[-1]
 
     async def _run(self) -> None:
         while True:
             self._kick.clear()
             try:
-                await self.advance()
+                if await self.advance():
+                    continue  # a burst: read on at once
             except Exception:  # the poller must outlive a bad moment
                 log.exception("reading new events failed")
             with contextlib.suppress(TimeoutError):
