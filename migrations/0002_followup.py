@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Report',
             name='repair_note',
-            field=fields.TextField(default='', unique=False),
+            field=fields.TextField(default='', db_default='', unique=False),
         ),
         ops.AddField(
             model_name='Report',
@@ -37,6 +37,9 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Report',
             name='reply_text',
-            field=fields.TextField(default='', unique=False),
+            field=fields.TextField(default='', db_default='', unique=False),
         ),
+        # Reports from before escalation existed are not escalated all at once
+        # on the first start after the upgrade: they count as dealt with.
+        ops.RunSQL("UPDATE report SET escalated_at = received_at WHERE escalated_at IS NULL"),
     ]

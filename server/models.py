@@ -147,13 +147,14 @@ class Report(Model):
     closing_note = fields.TextField(default="")
     # The approved wording (统一回复口径) staff give for this incident: the
     # latest version here, every version in the timeline.
-    reply_text = fields.TextField(default="")
+    # db_default: the column can be added to a table that already has rows.
+    reply_text = fields.TextField(default="", db_default="")
     reply_at = fields.DatetimeField(null=True)
     reply_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="published_replies", null=True, on_delete=fields.SET_NULL
     )
     repaired_at = fields.DatetimeField(null=True)
-    repair_note = fields.TextField(default="")
+    repair_note = fields.TextField(default="", db_default="")
     # Set once, by whichever server claims the escalation first.
     escalated_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)

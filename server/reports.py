@@ -288,6 +288,7 @@ async def put_report(
         return await _resend(existing, user, digest, body.steps)
     if queued:
         ctx.wake_delivery()
+    ctx.changed()
     # Everything the answer needs is at hand: no read-back.
     report.site, report.reporter = site, user
     report.assignee = report.acknowledged_by = report.reply_by = None
@@ -317,6 +318,8 @@ async def tick_step(
     incident = ctx.library.incident(report.incident_type)
     _check_steps(step, len(incident.handling) if incident else 0, ctx.clock())
     created = await _merge_steps(report, step, user)
+    if created:
+        ctx.changed()
     return Written(await report_out(report), created=created)
 
 

@@ -84,3 +84,29 @@ async def test_migrations_apply_to_an_empty_postgresql_database(tmp_path):
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_reports_from_before_escalation_are_not_escalated_after_the_upgrade(tmp_path):
+    """Migration 0002 stamps old reports, so the first start after an upgrade
+    does not alert every admin about every report ever left unacknowledged."""
+    from tortoise.migrations.api import migrate as tortoise_migrate
+
+    settings = settings_mod.load({}, data_dir=tmp_path, database_url="", secret_key="k")
+    await tortoise_migrate(config=db.config(settings), target="onsite.0001_initial")
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        conn.execute("INSERT INTO site (code, name, created_at) VALUES ('n', 'N', '2026-01-01')")
+        conn.execute(
+            "INSERT INTO user (username, display_name, role, password_hash, is_active,"
+            " session_version, created_at) VALUES ('g', 'G', 'guard', 'x', 1, 1, '2026-01-01')"
+        )
+        conn.execute(
+            "INSERT INTO report (id, site_id, reporter_id, incident_type, playbook_version,"
+            " severity, status, content_hash, occurred_at, received_at, location_text, notes,"
+            " closing_note, updated_at) VALUES ('00000000-0000-4000-8000-000000000001', 1, 1,"
+            " 'x', 'v', 'critical', 'new', 'h', '2026-01-01', '2026-01-01 08:00:00', '', '', '',"
+            " '2026-01-01')"
+        )
+    await db.migrate(settings)
+    with sqlite3.connect(settings.sqlite_path) as conn:
+        (stamp,) = conn.execute("SELECT escalated_at FROM report").fetchone()
+    assert stamp is not None and stamp.startswith("2026-01-01 08:00:00")

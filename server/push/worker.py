@@ -144,6 +144,9 @@ class Deliverer:
     async def _run(self) -> None:
         in_flight = self._in_flight
         while True:
+            # Cleared before the claim: a kick that comes while it runs is
+            # kept for the wait below, not lost until the next poll.
+            self.wake.clear()
             try:
                 claimed = await self._claim(limit=200)
             except Exception:  # the worker must outlive a bad moment
@@ -157,7 +160,6 @@ class Deliverer:
                 task.add_done_callback(lambda _t: self.semaphore.release())
             if len(claimed) == 200:
                 continue  # more are due: go again at once
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
 
