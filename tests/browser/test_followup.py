@@ -4,12 +4,14 @@ does, without a reload; each page drawn at phone and desk size."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
 from server.models import Report, Severity
 from server.push.messages import payload
@@ -37,7 +39,9 @@ def staff(live_server) -> dict[str, str]:
     }
 
 
-def new_report(live_server, *, severity: str = "critical", notes: str = "两人被困") -> str:
+def new_report(
+    live_server, *, severity: str = "critical", notes: str = "两人被困", photo: bool = False
+) -> str:
     from tests.browser.conftest import GUARD_PASSWORD
 
     report_id = str(uuid.uuid4())
@@ -56,6 +60,15 @@ def new_report(live_server, *, severity: str = "critical", notes: str = "两人�
             },
         )
         assert response.status_code == 201, response.text
+        if photo:
+            image = io.BytesIO()
+            Image.new("RGB", (1200, 900), (170, 60, 40)).save(image, "JPEG")
+            uploaded = guard.put(
+                f"/api/reports/{report_id}/photos/{uuid.uuid4()}",
+                content=image.getvalue(),
+                headers={"Content-Type": "image/jpeg"},
+            )
+            assert uploaded.status_code == 201, uploaded.text
     return report_id
 
 
@@ -69,7 +82,7 @@ def test_a_supervisor_acknowledges_from_the_pushed_alert_and_assigns(live_server
     page = phone.new_page()
     log_in(page, live_server.url, username="boss", password=staff["boss"])
     page.wait_for_function("navigator.serviceWorker.controller !== null")
-    report_id = new_report(live_server)
+    report_id = new_report(live_server, photo=True)
 
     # The alert as the push service delivers it to this phone; a tap on it.
     report = Report(
@@ -97,6 +110,15 @@ def test_a_supervisor_acknowledges_from_the_pushed_alert_and_assigns(live_server
     )
     page.wait_for_url(f"{live_server.url}/reports/{report_id}")
 
+    # The guard's photo, full screen from its thumbnail.
+    page.locator("#photos .gallery-item").first.click()
+    page.wait_for_function(
+        "document.getElementById('viewer').open &&"
+        " document.getElementById('viewer-image').naturalWidth > 0"
+    )
+    page.get_by_role("button", name="关闭", exact=True).click()
+    assert not page.evaluate("document.getElementById('viewer').open")
+
     # Acknowledge is the first thing on the page, one tap away.
     acknowledge = page.get_by_role("button", name="确认收到")
     box = acknowledge.bounding_box()
@@ -114,7 +136,7 @@ def test_a_supervisor_acknowledges_from_the_pushed_alert_and_assigns(live_server
     timeline = page.locator("#timeline").inner_text()
     assert "确认收到" in timeline and "派单给 李工" in timeline
     screenshot(page, "incident-assigned-supervisor-zh-CN")
-    assert events(live_server, staff, report_id) == ["created", "acknowledged", "assigned"]
+    assert events(live_server, staff, report_id) == ["created", "photo", "acknowledged", "assigned"]
 
 
 def test_the_open_inbox_shows_a_new_incident_without_a_reload(live_server, phone, staff):
