@@ -76,6 +76,29 @@ def run_postgres(sql: str) -> None:
     run_async(run())
 
 
+@pytest.fixture
+async def empty_postgres(tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards: on the
+    test server (ONSITE_TEST_DATABASE_URL), else the usual local one. Outside
+    CI a test that needs it is skipped when there is none; in CI it fails."""
+    import asyncpg
+
+    base = _admin_dsn(postgres_server_url() or "postgres://postgres@127.0.0.1:5432/postgres")[0]
+    try:
+        admin = await asyncpg.connect(f"{base}/postgres", timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL at {base}: {exc}")
+        pytest.skip(f"no PostgreSQL at {base} ({exc}); CI runs this test")
+    name = f"onsite_e_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database with every migration applied, made once per test run:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -186,36 +184,16 @@ async def test_the_worker_escalates_at_the_deadline_by_itself(app, client, world
 # --- two `onsite serve` processes on one PostgreSQL database ----------------------
 
 
-def _postgres_base() -> str:
-    url = (
-        os.environ.get("ONSITE_TEST_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-    )
-    return url.rpartition("/")[0]
-
-
 @pytest.fixture
-async def shared_database(tmp_path: Path) -> AsyncIterator[str]:
+async def shared_database(tmp_path: Path, empty_postgres: str) -> str:
     """A fresh, migrated PostgreSQL database for servers in other processes.
 
     It is read here with asyncpg, not the models: Tortoise caches each model's
     SQL per connection name, so the models of an SQLite test run would speak
     SQLite to it."""
-    base = _postgres_base()
-    try:
-        admin = await asyncpg.connect(f"{base}/postgres", timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs PostgreSQL at {base}: {exc}")
-        pytest.skip(f"two servers share one database on PostgreSQL; none at {base} ({exc})")
-    name = f"onsite_esc_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{base}/{name}"
-        await db.migrate(settings_mod.load({}, data_dir=tmp_path, database_url=url, secret_key="k"))
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    settings = settings_mod.load({}, data_dir=tmp_path, database_url=empty_postgres, secret_key="k")
+    await db.migrate(settings)
+    return empty_postgres
 
 
 async def test_two_onsite_servers_on_one_postgresql_send_one_escalation(

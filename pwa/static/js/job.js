@@ -178,10 +178,5 @@ function render() {
   return drawing;
 }
 
-let redraw = null;
-outbox.listen((message) => {
-  if (message?.id && message.id !== report.id) return;
-  clearTimeout(redraw);
-  redraw = setTimeout(render, 100);
-});
+outbox.watch(report.id, render);
 render();

@@ -42,10 +42,5 @@ for (const box of document.querySelectorAll(".step-box:not(:disabled)")) {
   });
 }
 
-let redraw = null;
-outbox.listen((message) => {
-  if (message?.id && message.id !== report.id) return;
-  clearTimeout(redraw);
-  redraw = setTimeout(render, 100);
-});
+outbox.watch(report.id, render);
 render();

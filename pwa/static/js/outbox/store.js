@@ -36,6 +36,17 @@ export function listen(callback) {
   local.addEventListener("message", (event) => callback(event.data));
 }
 
+// Call ``callback`` after the outbox item of report ``id`` changed, here or
+// in another tab or the worker; a burst of changes (a sync) makes one call.
+export function watch(id, callback, delay = 100) {
+  let timer = null;
+  listen((message) => {
+    if (message?.id && message.id !== id) return;
+    clearTimeout(timer);
+    timer = setTimeout(callback, delay);
+  });
+}
+
 // Move a finished draft into the outbox, in one transaction: the report is
 // either still a draft or fully queued, never half of each.
 export async function add(item, photos, draftKey = null) {
