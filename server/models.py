@@ -53,6 +53,14 @@ class ActionStatus(StrEnum):
     VERIFIED = "verified"
 
 
+class Verdict(StrEnum):
+    """The answer to one 分析 item: it held, it fell short (a gap), or it does not apply."""
+
+    OK = "ok"
+    GAP = "gap"
+    NA = "na"
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -157,6 +165,8 @@ class Report(Model):
     repair_note = fields.TextField(default="", db_default="")
     # Set once, by whichever server claims the escalation first.
     escalated_at = fields.DatetimeField(null=True)
+    # An admin closed it with 分析 or 改善 still open: why.
+    closing_waiver = fields.TextField(default="", db_default="")
     updated_at = fields.DatetimeField(auto_now=True)
 
     steps: fields.ReverseRelation[ReportStep]
@@ -278,7 +288,8 @@ class AnalysisAnswer(Model):
         "onsite.Report", related_name="analysis_answers", on_delete=fields.CASCADE
     )
     item_index = fields.IntField()
-    answer = fields.TextField()
+    verdict = fields.CharEnumField(Verdict, max_length=8)
+    note = fields.TextField(default="", db_default="")
     answered_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="analysis_answers", null=True, on_delete=fields.SET_NULL
     )
@@ -301,15 +312,26 @@ class CorrectiveAction(Model):
     owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="actions", null=True, on_delete=fields.SET_NULL
     )
+    owner_id: int | None
     due_date = fields.DateField(null=True)
     status = fields.CharEnumField(ActionStatus, max_length=16, default=ActionStatus.OPEN)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="created_actions", null=True, on_delete=fields.SET_NULL
+    )
     done_at = fields.DatetimeField(null=True)
+    done_note = fields.TextField(default="", db_default="")
+    # Ids of the report's photos that show the work done.
+    done_photos: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
     rechecked_at = fields.DatetimeField(null=True)
     rechecked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="rechecked_actions", null=True, on_delete=fields.SET_NULL
     )
     recheck_note = fields.TextField(default="")
+    # The day its owner was last reminded that it is overdue: claimed with a
+    # conditional UPDATE, so of several servers one sends the day's reminder.
+    reminded_on = fields.DateField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True, null=True)
 
     class Meta:
         table = "corrective_action"
