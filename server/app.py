@@ -32,14 +32,19 @@ from server.photo_store import PhotoStore
 from server.push.vapid import load_vapid
 from server.push.worker import Backoff, Deliverer
 from server.push.worker import backoff as push_backoff
+from server.reminders import Reminders
 from server.routes import (
+    dashboard,
+    export,
     followup,
     openapi,
     pages,
     photos,
+    print_report,
     push,
     report_pages,
     reports,
+    review,
     session,
     sites,
 )
@@ -95,6 +100,7 @@ def create_app(
         clock=clock,
     )
     escalator = Escalator(context)
+    reminders = Reminders(context)
     # New events anywhere (a report made here or on another server) may
     # bring a nearer deadline.
     hub.watch(escalator.kick)
@@ -112,9 +118,11 @@ def create_app(
             await deliverer.start()
             await hub.start()
             await escalator.start()
+            await reminders.start()
             try:
                 yield
             finally:
+                await reminders.stop()
                 await escalator.stop()
                 await hub.stop()
                 await deliverer.stop()
@@ -124,9 +132,13 @@ def create_app(
         *sites.routes,
         *reports.routes,
         *followup.routes,
+        *review.routes,
+        *export.routes,
         *photos.routes,
         *push.routes,
         *report_pages.routes,
+        *print_report.routes,
+        *dashboard.routes,
         *playbook_routes.routes,
         *stream_routes.routes,
         *openapi.routes,
@@ -153,4 +165,5 @@ def create_app(
     app.state.deliverer = deliverer
     app.state.hub = hub
     app.state.escalator = escalator
+    app.state.reminders = reminders
     return app

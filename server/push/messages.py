@@ -30,6 +30,9 @@ _TEXT = {
         "reply": "回复口径已发布：{title}",
         "repaired": "已修复，待关闭：{title}",
         "escalated": "超时未确认：{title}",
+        "action": "整改任务：{title}",
+        "check_failed": "复查未通过，请重新整改：{title}",
+        "overdue": "整改已逾期：{title}",
         "body": "{site} · {location}",
         "test": "测试通知",
         "test_body": "推送通知工作正常。",
@@ -40,6 +43,9 @@ _TEXT = {
         "reply": "Approved reply published: {title}",
         "repaired": "Repaired, ready to close: {title}",
         "escalated": "Not acknowledged in time: {title}",
+        "action": "Corrective action for you: {title}",
+        "check_failed": "Re-check failed, please redo: {title}",
+        "overdue": "Corrective action overdue: {title}",
         "body": "{site} · {location}",
         "test": "Test notification",
         "test_body": "Push notifications work.",
@@ -52,7 +58,7 @@ Message = dict[str, Any]
 
 def payload(kind: str, report: Report, title: dict[str, str], site: str, lang: str) -> Message:
     """The alert about ``report`` in language ``lang``; ``kind`` is one of
-    new, assigned, reply, repaired, escalated."""
+    new, assigned, reply, repaired, escalated, action, check_failed, overdue."""
     text = _TEXT[lang]
     body = text["body"].format(site=site, location=report.location_text or "—")
     return {

@@ -48,6 +48,14 @@ async def notify_escalation(report: Report, site: Site, title: dict[str, str]) -
     return await _about_report(report, "escalated", [*supervisors, *ours], title, site.name)
 
 
+async def notify_action(
+    report: Report, site: Site, owner: User, kind: str, title: dict[str, str]
+) -> int:
+    """Tell the owner of a corrective action: it is theirs (``action``), its
+    re-check failed (``check_failed``), or it is overdue (``overdue``)."""
+    return await _about_report(report, kind, [owner], title, site.name)
+
+
 async def enqueue_test(user: User) -> int:
     """A test notification to every device of ``user``, in each device's language."""
     subs = await PushSubscription.filter(user_id=user.id)
