@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import anyio
 
@@ -37,3 +38,7 @@ class Context:
     # Tells live streams (the inbox) that events were committed.
     changed: Callable[[], None] = _nothing
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    def today(self) -> date:
+        """The date now where the sites are (``settings.timezone``): due dates are days there."""
+        return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()

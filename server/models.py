@@ -8,6 +8,7 @@ primary or unique keys, which is what makes every write idempotent.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from enum import StrEnum
 from typing import Any, cast
 
@@ -335,6 +336,12 @@ class CorrectiveAction(Model):
 
     class Meta:
         table = "corrective_action"
+
+    def is_overdue(self, today: date) -> bool:
+        """Still open after its due day (``today`` is the sites' local date)."""
+        return (
+            self.status == ActionStatus.OPEN and self.due_date is not None and self.due_date < today
+        )
 
 
 class PushSubscription(Model):
