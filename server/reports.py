@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from server.auth import require_site
@@ -90,8 +91,9 @@ class StepTickIn(BaseModel):
     checked_at: AwareDatetime
 
 
-class ListQuery(BaseModel):
-    """Filters of the report list; times are when the server received the report."""
+class ReportFilter(BaseModel):
+    """Which reports: the filters of the list and the export; times are when
+    the server received the report."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -107,6 +109,12 @@ class ListQuery(BaseModel):
     )
     to: AwareDatetime | None = Field(default=None, description="received before")
     since: AwareDatetime | None = Field(default=None, description="the same as from")
+
+
+class ListQuery(ReportFilter):
+    """Filters of the report list, and where the page starts; times are when
+    the server received the report."""
+
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=100)
 
@@ -344,8 +352,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ApiError(400, "bad_cursor", "cursor: not a cursor this server gave out.") from None
 
 
-async def list_reports(user: User, query: ListQuery) -> ReportPage:
-    """The user's visible reports, newest first, a page at a time."""
+async def filter_reports(user: User, query: ReportFilter) -> QuerySet[Report]:
+    """The reports ``user`` may see that match ``query``: what the list pages
+    through and the export writes out. A site the user does not belong to is
+    403, an unknown one 422, raised here before anything is answered."""
     qs = await Report.visible_to(user)
     if query.status:
         qs = qs.filter(status=query.status)
@@ -366,6 +376,12 @@ async def list_reports(user: User, query: ListQuery) -> ReportPage:
             qs = qs.filter(received_at__gte=start)
     if query.to:
         qs = qs.filter(received_at__lt=query.to)
+    return qs
+
+
+async def list_reports(user: User, query: ListQuery) -> ReportPage:
+    """The user's visible reports, newest first, a page at a time."""
+    qs = await filter_reports(user, query)
     if query.cursor:
         at, last_id = decode_cursor(query.cursor)
         qs = qs.filter(Q(received_at__lt=at) | Q(received_at=at, id__lt=last_id))
