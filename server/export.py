@@ -171,14 +171,14 @@ async def _batches(reports: QuerySet[Report]) -> AsyncIterator[list[Report]]:
 
 async def _action_counts(report_ids: list[uuid.UUID], today: date) -> dict[uuid.UUID, Counts]:
     """Per report: its actions open or done but not yet verified, and those overdue."""
-    actions = await CorrectiveAction.filter(
+    rows = await CorrectiveAction.filter(
         report_id__in=report_ids, status__in=[ActionStatus.OPEN, ActionStatus.DONE]
-    ).only("id", "report_id", "status", "due_date")
+    ).values_list("report_id", "status", "due_date")
     open_, overdue = Counter[uuid.UUID](), Counter[uuid.UUID]()
-    for action in actions:
-        rid = action.report_id  # type: ignore[attr-defined]
+    for rid, status, due_date in rows:
         open_[rid] += 1
-        overdue[rid] += action.is_overdue(today)
+        # The one meaning of overdue, asked of the row's own fields.
+        overdue[rid] += CorrectiveAction(status=status, due_date=due_date).is_overdue(today)
     return {rid: Counts(open_[rid], overdue[rid]) for rid in open_}
 
 
