@@ -28,11 +28,13 @@ from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Role, S
 from server.push.queue import notify_assignment, notify_repaired, notify_reply
 from server.report_shapes import ReportOut, report_out
 from server.reports import parse_report_id
+from server.review import unfinished
 from server.schemas import Written
 
 MAX_TEXT = 4000
 S = ReportStatus
 AT_OR_AFTER_ASSIGNED = (S.ASSIGNED, S.REPAIRED, S.CLOSED)
+CLOSABLE = {S.ACKNOWLEDGED, S.REPAIRED}
 
 
 class Acknowledgement(BaseModel):
@@ -60,9 +62,14 @@ class Repair(BaseModel):
 
 
 class Closure(BaseModel):
-    """How the incident ended."""
+    """How the incident ended; an admin may close with the review open, saying why."""
 
     note: str = Field(default="", max_length=MAX_TEXT)
+    waive: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="admins only: close although 分析 or 改善 is unfinished, and why",
+    )
 
 
 class Reopening(BaseModel):
@@ -100,14 +107,14 @@ async def _change(
     resend if ``done`` now holds, else refused with the status it found.
     """
     if done(report):
-        return await _unchanged(report)
+        return await _unchanged(ctx, report)
     kind, data = event
     async with in_transaction():
         moved = await Report.filter(id=report.id, status__in=allowed).update(**fields)
         if not moved:
             await report.refresh_from_db()
             if done(report):
-                return await _unchanged(report)
+                return await _unchanged(ctx, report)
             raise _not_now(report, action)
         await Event.create(report_id=report.id, actor=user, kind=kind, data=data)
         await report.refresh_from_db()
@@ -118,7 +125,7 @@ async def _change(
     if queued:
         ctx.wake_delivery()
     ctx.changed()
-    return Written(await report_out(report), created=True)
+    return Written(await report_out(report, ctx.today()), created=True)
 
 
 def _title(ctx: Context, report: Report) -> dict[str, str]:
@@ -128,9 +135,9 @@ def _title(ctx: Context, report: Report) -> dict[str, str]:
     return incident.title.as_dict()
 
 
-async def _unchanged(report: Report) -> Written[ReportOut]:
+async def _unchanged(ctx: Context, report: Report) -> Written[ReportOut]:
     """A resend: what it asked for is already so."""
-    return Written(await report_out(report))
+    return Written(await report_out(report, ctx.today()))
 
 
 async def acknowledge(
@@ -248,19 +255,31 @@ async def close(ctx: Context, user: User, report_id: str, body: Closure) -> Writ
     """``acknowledged|repaired -> closed``: the incident is over."""
     report = await Report.seen_by(user, parse_report_id(report_id))
     note = body.note.strip()
+    waiver = (body.waive or "").strip()
+    if waiver and user.role != Role.ADMIN:
+        raise ApiError(403, "forbidden", "Only an admin may close with the review unfinished.")
+    if not (report.status == S.CLOSED and report.closing_note == note):
+        if report.status not in CLOSABLE:
+            raise _not_now(report, "close")  # the status first, then the review
+        blocked = await unfinished(ctx, report)
+        if blocked is not None and not waiver:
+            raise blocked
+        if blocked is None:
+            waiver = ""  # nothing was waived
     return await _change(
         ctx,
         user,
         report,
-        allowed={S.ACKNOWLEDGED, S.REPAIRED},
+        allowed=CLOSABLE,
         action="close",
         fields={
             "status": S.CLOSED,
             "closed_by_id": user.id,
             "closed_at": ctx.clock(),
             "closing_note": note,
+            "closing_waiver": waiver,
         },
-        event=("closed", {"note": note, "from": report.status.value}),
+        event=("closed", {"note": note, "from": report.status.value, "waived": waiver}),
         done=lambda r: r.status == S.CLOSED and r.closing_note == note,
     )
 
@@ -272,7 +291,7 @@ async def reopen(ctx: Context, user: User, report_id: str, body: Reopening) -> W
     if report.status != S.CLOSED:
         last = await Event.filter(report_id=report.id).order_by("-id").first()
         if last and last.kind == "reopened" and last.data.get("reason") == reason:
-            return await _unchanged(report)
+            return await _unchanged(ctx, report)
         raise _not_now(report, "reopen")
     closed = await Event.filter(report_id=report.id, kind="closed").order_by("-id").first()
     previous = S((closed.data if closed else {}).get("from", S.ACKNOWLEDGED.value))
@@ -282,7 +301,13 @@ async def reopen(ctx: Context, user: User, report_id: str, body: Reopening) -> W
         report,
         allowed={S.CLOSED},
         action="reopen",
-        fields={"status": previous, "closed_by_id": None, "closed_at": None, "closing_note": ""},
+        fields={
+            "status": previous,
+            "closed_by_id": None,
+            "closed_at": None,
+            "closing_note": "",
+            "closing_waiver": "",
+        },
         event=("reopened", {"reason": reason, "to": previous.value}),
         done=lambda r: False,  # a resend was recognised above, by the last event
     )

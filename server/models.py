@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from tortoise import fields
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -185,9 +185,12 @@ class Report(Model):
             return cls.all()
         if user.role == Role.SUPERVISOR:
             return cls.filter(site_id__in=await user.site_ids())
+        # Others see what they reported, what they repair, and where they own
+        # a corrective action.
+        owned = Q(id__in=Subquery(CorrectiveAction.filter(owner_id=user.id).values("report_id")))
         if user.role == Role.TECHNICIAN:
-            return cls.filter(Q(reporter_id=user.id) | Q(assignee_id=user.id))
-        return cls.filter(reporter_id=user.id)
+            return cls.filter(Q(reporter_id=user.id) | Q(assignee_id=user.id) | owned)
+        return cls.filter(Q(reporter_id=user.id) | owned)
 
     @classmethod
     async def seen_by(cls, user: User, report_id: uuid.UUID) -> Report:
@@ -211,10 +214,11 @@ class Report(Model):
             return True
         if user.role == Role.SUPERVISOR:
             return self.site_id in await user.site_ids()
-        mine = self.reporter_id == user.id
-        if user.role == Role.TECHNICIAN:
-            return mine or self.assignee_id == user.id
-        return mine
+        if self.reporter_id == user.id:
+            return True
+        if user.role == Role.TECHNICIAN and self.assignee_id == user.id:
+            return True
+        return await CorrectiveAction.exists(report_id=self.id, owner_id=user.id)
 
 
 class ReportStep(Model):
@@ -308,6 +312,7 @@ class CorrectiveAction(Model):
     report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
         "onsite.Report", related_name="actions", on_delete=fields.CASCADE
     )
+    report_id: uuid.UUID
     item_index = fields.IntField(null=True)
     description = fields.TextField()
     owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(

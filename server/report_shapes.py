@@ -7,9 +7,21 @@ can answer without reading back what it has just stored.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
-from server.models import Event, Photo, Report, ReportStatus, ReportStep, Severity
+from server.models import (
+    ActionStatus,
+    AnalysisAnswer,
+    CorrectiveAction,
+    Event,
+    Photo,
+    Report,
+    ReportStatus,
+    ReportStep,
+    Severity,
+    Verdict,
+)
 from server.photos import PhotoOut
 from server.schemas import Person, Shape, SiteRef, Timestamp
 
@@ -69,11 +81,75 @@ class ReportSummary(Shape):
     steps: list[StepOut]
 
 
+class AnalysisOut(Shape):
+    """The answer to one 分析 item (``index`` in the playbook's analysis list)."""
+
+    index: int
+    verdict: Verdict
+    note: str
+    by: Person | None
+    at: Timestamp | None
+
+
+class CheckOut(Shape):
+    """The latest re-check (复查) of an action, by someone other than its owner."""
+
+    passed: bool
+    note: str
+    by: Person | None
+    at: Timestamp | None
+
+
+class ActionOut(Shape):
+    """A corrective action (改善): who does what by when, and its re-check."""
+
+    id: uuid.UUID
+    item: int | None
+    description: str
+    owner: Person | None
+    due: date | None
+    status: ActionStatus
+    overdue: bool
+    created_by: Person | None
+    done_at: Timestamp | None
+    done_note: str
+    done_photos: list[str]
+    check: CheckOut | None
+
+    @classmethod
+    def of(cls, action: CorrectiveAction, today: date) -> ActionOut:
+        """``action`` with its owner, creator and re-checker fetched."""
+        check = None
+        if action.rechecked_at is not None:
+            check = CheckOut(
+                passed=action.status == ActionStatus.VERIFIED,
+                note=action.recheck_note,
+                by=Person.of(action.rechecked_by),
+                at=action.rechecked_at,
+            )
+        return cls(
+            id=action.id,
+            item=action.item_index,
+            description=action.description,
+            owner=Person.of(action.owner),
+            due=action.due_date,
+            status=action.status,
+            overdue=action.is_overdue(today),
+            created_by=Person.of(action.created_by),
+            done_at=action.done_at,
+            done_note=action.done_note,
+            done_photos=list(action.done_photos or []),
+            check=check,
+        )
+
+
 class ReportOut(ReportSummary):
-    """A report with its steps, its timeline and its photos."""
+    """A report with its steps, timeline, photos, 分析 answers and 改善 actions."""
 
     events: list[EventOut]
     photos: list[PhotoOut]
+    analysis: list[AnalysisOut]
+    actions: list[ActionOut]
 
 
 class ReportPage(Shape):
@@ -145,11 +221,42 @@ async def load_record(report: Report) -> tuple[list[Event], list[Photo]]:
     return list(events), list(photos)
 
 
-async def report_out(report: Report) -> ReportOut:
-    """The whole report, read from the database."""
+async def load_review(report: Report) -> tuple[list[AnalysisAnswer], list[CorrectiveAction]]:
+    """A report's 分析 answers (by item) and 改善 actions (oldest first), with their people."""
+    answers = (
+        await AnalysisAnswer.filter(report_id=report.id)
+        .order_by("item_index")
+        .prefetch_related("answered_by")
+    )
+    actions = (
+        await CorrectiveAction.filter(report_id=report.id)
+        .order_by("created_at", "id")
+        .prefetch_related("owner", "created_by", "rechecked_by")
+    )
+    return list(answers), list(actions)
+
+
+def analysis_out(answers: list[AnalysisAnswer]) -> list[AnalysisOut]:
+    return [
+        AnalysisOut(
+            index=a.item_index,
+            verdict=a.verdict,
+            note=a.note,
+            by=Person.of(a.answered_by),
+            at=a.updated_at,
+        )
+        for a in answers
+    ]
+
+
+async def report_out(report: Report, today: date) -> ReportOut:
+    """The whole report, read from the database; ``today`` tells what is overdue."""
     events, photos = await load_record(report)
+    answers, actions = await load_review(report)
     return ReportOut(
         **summary_fields(report, list(report.steps)),
         events=events_out(events),
         photos=[PhotoOut.of(p) for p in photos],
+        analysis=analysis_out(answers),
+        actions=[ActionOut.of(a, today) for a in actions],
     )

@@ -293,7 +293,7 @@ async def put_report(
         existing = await Report.get_or_none(id=rid)
         if existing is None:
             raise
-        return await _resend(existing, user, digest, body.steps)
+        return await _resend(ctx, existing, user, digest, body.steps)
     if queued:
         ctx.wake_delivery()
     ctx.changed()
@@ -301,19 +301,25 @@ async def put_report(
     report.site, report.reporter = site, user
     report.assignee = report.acknowledged_by = report.reply_by = None
     event.actor = user
-    out = ReportOut(**summary_fields(report, steps), events=events_out([event]), photos=[])
+    out = ReportOut(
+        **summary_fields(report, steps),
+        events=events_out([event]),
+        photos=[],
+        analysis=[],
+        actions=[],
+    )
     return Written(out, created=True)
 
 
 async def _resend(
-    existing: Report, user: User, digest: str, steps: list[StepIn]
+    ctx: Context, existing: Report, user: User, digest: str, steps: list[StepIn]
 ) -> Written[ReportOut]:
     if not await existing.is_visible_to(user):
         raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")
     if existing.content_hash != digest:
         raise ApiError(409, "conflict", "A different report was already sent with this id.")
     await _merge_steps(existing, steps, user)
-    return Written(await report_out(existing))
+    return Written(await report_out(existing, ctx.today()))
 
 
 async def tick_step(
@@ -328,14 +334,15 @@ async def tick_step(
     created = await _merge_steps(report, step, user)
     if created:
         ctx.changed()
-    return Written(await report_out(report), created=created)
+    return Written(await report_out(report, ctx.today()), created=created)
 
 
 # --- reading ------------------------------------------------------------------
 
 
-async def get_report(user: User, report_id: str) -> ReportOut:
-    return await report_out(await Report.seen_by(user, parse_report_id(report_id)))
+async def get_report(ctx: Context, user: User, report_id: str) -> ReportOut:
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    return await report_out(report, ctx.today())
 
 
 def encode_cursor(report: Report) -> str:

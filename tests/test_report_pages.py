@@ -113,13 +113,14 @@ async def test_a_supervisors_home_is_the_inbox_with_unacknowledged_incidents_on_
 
 
 async def test_the_inbox_filters_by_status_and_severity(app, world, as_user):
-    from tests.routes.test_followup import act, new_report
+    from tests.routes.test_followup import act, new_report, review_done
 
     guard, sup = await as_user("guard"), await as_user("super")
     low = await new_report(app, guard, severity="low")
     critical = await new_report(app, guard, severity="critical")
     await act(sup, low, "acknowledgement")
-    await act(sup, low, "closure", {"note": "误报"})
+    await review_done(app, sup, low)
+    assert (await act(sup, low, "closure", {"note": "误报"})).status_code == 201
     assert low not in (await sup.get("/")).text  # closed: not open any more
     assert low in (await sup.get("/?status=closed")).text
     page = (await sup.get("/?status=all&severity=critical")).text

@@ -38,7 +38,8 @@ async def put_step(request: Request, user: User, body: StepTickIn) -> Response:
 
 async def get_report(request: Request, user: User) -> Response:
     """A report with its steps in order, their times, its timeline and photos."""
-    return reply(await reports.get_report(user, request.path_params["report_id"]))
+    report_id = request.path_params["report_id"]
+    return reply(await reports.get_report(request.app.state.context, user, report_id))
 
 
 async def list_reports(request: Request, user: User, query: ListQuery) -> Response:

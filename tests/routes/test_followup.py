@@ -45,6 +45,14 @@ async def act(client, rid: str, action: str, body=None, method: str = "PUT"):
     )
 
 
+async def review_done(app, client, rid: str) -> None:
+    """Answer every 分析 item, so that the incident may close."""
+    count = len(app.state.playbooks.incident(lift_id(app)).analysis)
+    for index in range(count):
+        answered = await act(client, rid, f"analysis/{index}", {"verdict": "ok"})
+        assert answered.status_code in (200, 201), answered.text
+
+
 async def photo(client, rid: str, kind: str, color=(30, 120, 200)):
     return await client.put(
         f"/api/reports/{rid}/photos/{uuid.uuid4()}?kind={kind}", content=jpeg(color), headers=JPEG
@@ -98,6 +106,7 @@ async def test_an_incident_goes_from_new_to_closed_with_one_event_per_step(
     assert repaired.status_code == 201, repaired.text
     assert repaired.json()["status"] == "repaired"
 
+    await review_done(app, sup, rid)
     closed = await act(sup, rid, "closure", {"note": "已复查，运行正常"})
     assert closed.status_code == 201
     assert closed.json()["status"] == "closed"
@@ -108,6 +117,7 @@ async def test_an_incident_goes_from_new_to_closed_with_one_event_per_step(
         "photo",
         "photo",
         "repaired",
+        *["analysis"] * len(app.state.playbooks.incident(lift_id(app)).analysis),
         "closed",
     ]
     found = await Report.get(id=rid)
@@ -129,6 +139,7 @@ async def test_every_action_sent_twice_changes_nothing_the_second_time(app, worl
         assert again.status_code == 200, (action, again.text)
         assert await kinds(rid) == before, action
     await photo(tech, rid, "repair_after")
+    await review_done(app, sup, rid)
     for who, action, body in [(tech, "repair", {"note": "ok"}), (sup, "closure", {"note": "done"})]:
         assert (await act(who, rid, action, body)).status_code == 201
         before = await kinds(rid)
@@ -296,6 +307,7 @@ async def test_a_closed_incident_takes_no_new_steps_or_photos_until_reopened(
 ):
     sup, guard = await as_user("super"), await as_user("guard")
     await act(sup, rid, "acknowledgement")
+    await review_done(app, sup, rid)
     await act(sup, rid, "closure", {"note": "住户误报"})
     tick = await guard.put(
         f"/api/reports/{rid}/steps/2", json={"checked_at": iso(datetime.now(UTC))}, headers=CSRF
