@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from server import export
-from server.models import ActionStatus, CorrectiveAction, Report, User
+from server.models import ActionStatus, Report, User
 from tests.conftest import CSRF, login
 from tests.routes.test_followup import act
 from tests.routes.test_reports import iso, lift_id
+from tests.test_reminders import action
 
 HEADERS_ZH = [
     "编号",
@@ -190,23 +191,13 @@ async def test_open_actions_are_those_not_verified_and_overdue_those_open_past_t
     rid = await send(app, await as_user("guard"))
     other = await send(app, await as_user("guard"))
     today = app.state.context.today()
-    for status, due in [
-        (ActionStatus.OPEN, today - timedelta(days=1)),  # overdue
-        (ActionStatus.OPEN, today),  # due today: not yet overdue
-        (ActionStatus.OPEN, None),  # no due day: never overdue
-        (ActionStatus.DONE, today - timedelta(days=3)),  # done late: open until verified
-        (ActionStatus.VERIFIED, today - timedelta(days=3)),  # verified: neither
-    ]:
-        await CorrectiveAction.create(
-            report_id=rid,
-            description="加装监控",
-            owner=world.technician,
-            status=status,
-            due_date=due,
-        )
+    await action(as_user, rid, today - timedelta(days=1))  # overdue
+    await action(as_user, rid, today)  # due today: not yet overdue
+    await action(as_user, rid, today - timedelta(days=3), ActionStatus.DONE)  # open until verified
+    await action(as_user, rid, today - timedelta(days=3), ActionStatus.VERIFIED)  # neither
     _, rows = read(await download(await as_user("super")))
     counts = {row["编号"]: (row["未完成整改"], row["逾期整改"]) for row in rows}
-    assert counts == {rid: ("4", "1"), other: ("0", "0")}
+    assert counts == {rid: ("3", "1"), other: ("0", "0")}
 
 
 async def test_the_filters_of_the_list_apply(app, world, as_user):

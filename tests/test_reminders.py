@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from server.models import (
     User,
 )
 from server.reminders import Reminders
+from tests.conftest import CSRF
 from tests.push_receiver import Receiver
 from tests.routes.test_followup import new_report
 from tests.test_escalation import kinds, phone_of
@@ -65,11 +67,22 @@ def today(app) -> date:
 
 
 async def action(
-    rid: str, owner: User | None, due: date | None, status=ActionStatus.OPEN
-) -> CorrectiveAction:
-    return await CorrectiveAction.create(
-        report_id=rid, description="加装电梯监控", owner=owner, due_date=due, status=status
-    )
+    as_user, rid: str, due: date, status=ActionStatus.OPEN, owner: str = "tech"
+) -> str:
+    """A corrective action made through the API by the supervisor, for ``owner``,
+    then marked done by its owner and verified by the supervisor as ``status`` asks."""
+    aid, sup = str(uuid.uuid4()), await as_user("super")
+    path = f"/api/reports/{rid}/actions/{aid}"
+    body = {"description": "加装电梯监控", "owner": owner, "due": due.isoformat()}
+    made = await sup.put(path, json=body, headers=CSRF)
+    assert made.status_code == 201, made.text
+    if status != ActionStatus.OPEN:
+        done = await (await as_user(owner)).put(f"{path}/done", json={"note": "已装"}, headers=CSRF)
+        assert done.status_code == 201, done.text
+    if status == ActionStatus.VERIFIED:
+        checked = await sup.put(f"{path}/check", json={"passed": True}, headers=CSRF)
+        assert checked.status_code == 201, checked.text
+    return aid
 
 
 def counted(remind, tried: list[bool]):
@@ -87,82 +100,97 @@ async def overdue_events(rid: str) -> list[Event]:
 
 
 async def test_an_action_due_yesterday_reminds_its_owner_once_a_day(
-    app, world, receiver, clock, reminders, rid
+    app, world, as_user, receiver, clock, reminders, rid
 ):
     phone = await phone_of(app, receiver, "tech")
-    overdue = await action(rid, world.technician, today(app) - timedelta(days=1))
+    yesterday = today(app) - timedelta(days=1)
+    aid = await action(as_user, rid, yesterday)
+    await settled(app)
+    assert kinds(phone) == ["action"]  # made: the owner is told it is theirs
 
     assert await reminders.run_once() == 1
     await settled(app)
-    assert kinds(phone) == ["overdue"]
-    push = phone.received[0]["payload"]
+    assert kinds(phone) == ["action", "overdue"]
+    push = phone.received[-1]["payload"]
     assert push["title"] == "整改已逾期：电梯困人事件"
     assert push["report_id"] == rid
     [event] = await overdue_events(rid)
     assert event.actor_id is None
-    assert event.data == {"action": str(overdue.id), "due": overdue.due_date.isoformat()}
-    assert (await CorrectiveAction.get(id=overdue.id)).reminded_on == today(app)
+    assert event.data == {"action": aid, "due": yesterday.isoformat()}
+    assert (await CorrectiveAction.get(id=aid)).reminded_on == today(app)
 
     clock.advance(8 * 3600)  # later the same day: nothing more
     assert await reminders.run_once() == 0
     await settled(app)
-    assert kinds(phone) == ["overdue"]
+    assert kinds(phone) == ["action", "overdue"]
 
     clock.advance(DAY)  # the next day: one more
     assert await reminders.run_once() == 1
     assert await reminders.run_once() == 0
     await settled(app)
-    assert kinds(phone) == ["overdue", "overdue"]
+    assert kinds(phone) == ["action", "overdue", "overdue"]
     assert len(await overdue_events(rid)) == 2
 
 
 async def test_a_done_verified_or_not_yet_due_action_is_never_reminded(
-    app, world, clock, reminders, rid
+    app, world, as_user, clock, reminders, rid
 ):
-    tech, day = world.technician, today(app)
-    await action(rid, tech, day - timedelta(days=3), ActionStatus.DONE)
-    await action(rid, tech, day - timedelta(days=3), ActionStatus.VERIFIED)
-    due_today = await action(rid, tech, day)
-    await action(rid, tech, day + timedelta(days=1))
-    await action(rid, tech, None)  # no due day: never overdue
+    day = today(app)
+    await action(as_user, rid, day - timedelta(days=3), ActionStatus.DONE)
+    await action(as_user, rid, day - timedelta(days=3), ActionStatus.VERIFIED)
+    due_today = await action(as_user, rid, day)
+    await action(as_user, rid, day + timedelta(days=1))
 
     assert await reminders.run_once() == 0
     assert await overdue_events(rid) == []
 
     clock.advance(DAY)  # only the one due yesterday is overdue now
     assert await reminders.run_once() == 1
-    assert [e.data["action"] for e in await overdue_events(rid)] == [str(due_today.id)]
+    assert [e.data["action"] for e in await overdue_events(rid)] == [due_today]
 
 
 async def test_an_action_without_an_owner_or_whose_owner_left_is_not_reminded(
-    app, world, reminders, rid
+    app, world, as_user, reminders, rid
 ):
-    await action(rid, None, today(app) - timedelta(days=1))
-    await action(rid, world.technician, today(app) - timedelta(days=1))
+    yesterday = today(app) - timedelta(days=1)
+    await action(as_user, rid, yesterday)
     await User.filter(id=world.technician.id).update(is_active=False)
+    # No owner at all: the API always names one, so the row is made directly.
+    await CorrectiveAction.create(report_id=rid, description="无人负责", due_date=yesterday)
     assert await reminders.run_once() == 0
     assert await overdue_events(rid) == []
 
 
-async def test_an_action_done_after_it_was_found_is_not_reminded(app, world, reminders, rid):
-    found = await action(rid, world.technician, today(app) - timedelta(days=1))
-    await found.fetch_related("owner", "report", "report__site")
-    await CorrectiveAction.filter(id=found.id).update(status=ActionStatus.DONE)
+async def test_an_action_done_after_it_was_found_is_not_reminded(
+    app, world, as_user, reminders, rid
+):
+    aid = await action(as_user, rid, today(app) - timedelta(days=1))
+    found = await CorrectiveAction.get(id=aid).select_related("owner", "report", "report__site")
+    done = await (await as_user("tech")).put(
+        f"/api/reports/{rid}/actions/{aid}/done", json={}, headers=CSRF
+    )
+    assert done.status_code == 201, done.text
     assert await reminders.remind(found, today(app)) is False
     assert await overdue_events(rid) == []
 
 
-async def test_no_reminder_is_sent_before_eight_in_the_morning(app, world, clock, reminders, rid):
-    await action(rid, world.technician, today(app) - timedelta(days=1))
+async def test_no_reminder_is_sent_before_eight_in_the_morning(
+    app, world, as_user, clock, reminders, rid
+):
+    await action(as_user, rid, today(app) - timedelta(days=1))
     at(app, clock, hour=7, minute=59)
     assert await reminders.run_once() == 0
     clock.advance(60)
     assert await reminders.run_once() == 1
 
 
-async def test_two_servers_looking_at_the_same_moment_send_one_reminder(app, world, reminders, rid):
-    await action(rid, world.technician, today(app) - timedelta(days=1))
-    device = "https://push.example/tech"  # never called: the queued rows are counted
+async def test_two_servers_looking_at_the_same_moment_send_one_reminder(
+    app, world, as_user, reminders, rid
+):
+    await action(as_user, rid, today(app) - timedelta(days=1))
+    # A device subscribed after the action was made: only reminders reach it.
+    # It is never called: the queued rows are counted.
+    device = "https://push.example/tech"
     await PushSubscription.create(user=world.technician, endpoint=device, p256dh="x", auth="y")
     # Each finds the action before either claims it; the database decides.
     other = Reminders(app.state.context)
@@ -177,17 +205,17 @@ async def test_two_servers_looking_at_the_same_moment_send_one_reminder(app, wor
 
 
 async def test_more_overdue_actions_than_a_batch_are_all_reminded_in_one_pass(
-    app, world, reminders, rid
+    app, world, as_user, reminders, rid
 ):
     for days in range(1, 6):
-        await action(rid, world.technician, today(app) - timedelta(days=days))
+        await action(as_user, rid, today(app) - timedelta(days=days))
     small = Reminders(app.state.context, batch=2)
     assert await small.run_once() == 5
     assert len(await overdue_events(rid)) == 5
 
 
-async def test_the_worker_reminds_by_itself(app, world, reminders, rid):
-    await action(rid, world.technician, today(app) - timedelta(days=1))
+async def test_the_worker_reminds_by_itself(app, world, as_user, reminders, rid):
+    await action(as_user, rid, today(app) - timedelta(days=1))
     worker = Reminders(app.state.context, interval=0.05)
     await worker.start()
     try:
