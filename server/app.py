@@ -34,6 +34,7 @@ from server.push.worker import Backoff, Deliverer
 from server.push.worker import backoff as push_backoff
 from server.reminders import Reminders
 from server.routes import (
+    action_pages,
     dashboard,
     export,
     followup,
@@ -137,6 +138,7 @@ def create_app(
         *photos.routes,
         *push.routes,
         *report_pages.routes,
+        *action_pages.routes,
         *print_report.routes,
         *dashboard.routes,
         *playbook_routes.routes,

@@ -6,7 +6,7 @@ request in the template context, so one environment serves every language.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,7 @@ def _environment() -> jinja2.Environment:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["localtime"] = _localtime
     env.globals["languages"] = LANGUAGES
+    env.globals["timedelta"] = timedelta
     env.globals["version"] = build_id()
     return env
 

@@ -199,3 +199,54 @@ async def test_another_sites_incident_page_is_refused(app, world, as_user):
     response = await (await as_user("southsuper")).get(f"/reports/{rid}")
     assert response.status_code == 403
     assert rid not in (await (await as_user("southsuper")).get("/")).text
+
+
+# --- the review on the pages ---------------------------------------------------
+
+
+async def test_the_incident_page_offers_the_analysis_and_actions_to_a_supervisor(
+    app, world, as_user
+):
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup = await as_user("guard"), await as_user("super")
+    rid = await new_report(app, guard, incident="theft")
+    await act(sup, rid, "acknowledgement")
+    page = (await sup.get(f"/reports/{rid}")).text
+    incident = app.state.playbooks.incident("theft")
+    for index, item in enumerate(incident.analysis):
+        assert f'data-action="analysis/{index}"' in page
+        assert item.text.zh in page
+    for index, item in enumerate(incident.improvement):  # one tap from being an action
+        assert f'data-item="{index}" data-text="{item.text.zh}"' in page
+    assert 'data-action="actions/{new}"' in page
+    assert "关闭前还需：3 项分析未填" in page
+    guard_page = (await guard.get(f"/reports/{rid}")).text
+    assert 'data-action="analysis/' not in guard_page and "未分析" in guard_page
+
+
+async def test_my_actions_lists_overdue_first_and_the_homes_remind_of_them(
+    app, world, as_user, clock
+):
+    from datetime import timedelta
+
+    from tests.routes.test_followup import act, new_report
+
+    guard, sup, tech = await as_user("guard"), await as_user("super"), await as_user("tech")
+    rid = await new_report(app, guard)
+    await act(sup, rid, "acknowledgement")
+    today = app.state.context.today()
+    for description, days in [("下周检查门禁", 7), ("补装监控", -2)]:
+        body = {
+            "description": description,
+            "owner": "tech",
+            "due": (today + timedelta(days=days)).isoformat(),
+        }
+        assert (await act(sup, rid, f"actions/{uuid.uuid4()}", body)).status_code == 201
+    page = (await tech.get("/actions")).text
+    assert page.index("补装监控") < page.index("下周检查门禁")
+    assert "已逾期 2 天" in page
+    assert "你有 2 项整改待完成" in (await tech.get("/")).text
+    assert "你有" not in (await guard.get("/")).text
+    incident_page = (await tech.get(f"/reports/{rid}")).text
+    assert incident_page.count("已逾期") == 1

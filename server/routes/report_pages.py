@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 from server.errors import ApiError
 from server.models import Report, ReportStatus, Role, Severity, Site, User
-from server.report_shapes import load_record
+from server.report_shapes import load_record, load_review
+from server.review import unfinished
+from server.routes.action_pages import open_actions
 from server.templating import render
 
 
@@ -48,6 +50,7 @@ async def home(request: Request) -> Response:
     user = request.state.user
     if user is None:
         return RedirectResponse("/login", status_code=303)
+    request.state.open_actions = await open_actions(user)
     if user.role in (Role.SUPERVISOR, Role.ADMIN):
         return await inbox(request, user)
     if user.role == Role.TECHNICIAN:
@@ -195,17 +198,20 @@ async def report_detail(request: Request) -> Response:
         report = await Report.seen_by(user, report_id)
     except ApiError as exc:
         raise HTTPException(exc.status, exc.message) from None
+    ctx = request.app.state.context
     events, photos = await load_record(report)
+    answers, actions = await load_review(report)
     incident = request.app.state.playbooks.incident(report.incident_type)
     ticks = {s.step_index: s for s in report.steps}
     supervising = user.role in (Role.SUPERVISOR, Role.ADMIN)
-    technicians = (
-        await User.filter(role=Role.TECHNICIAN, is_active=True, sites__id=report.site_id).order_by(
+    staff = (
+        await User.filter(is_active=True, sites__id=report.site_id).order_by(
             "display_name", "username"
         )
         if supervising
         else []
     )
+    blocked = await unfinished(ctx, report) if supervising else None
     return render(
         request,
         "report_detail.html",
@@ -213,7 +219,13 @@ async def report_detail(request: Request) -> Response:
         incident=incident,
         ticks=ticks,
         supervising=supervising,
-        technicians=technicians,
+        technicians=[u for u in staff if u.role == Role.TECHNICIAN],
+        staff=staff,
+        answers={a.item_index: a for a in answers},
+        actions=actions,
+        today=ctx.today(),
+        # What still keeps it from closing (analysis indexes, action ids).
+        missing=blocked.detail["missing"] if blocked else None,
         # The guard who made it keeps ticking steps until the report is closed.
         live=report.reporter_id == user.id and report.status != ReportStatus.CLOSED,
         # The technician it is assigned to: before/after photos and "repaired".

@@ -24,11 +24,11 @@ def jpeg(color=(30, 120, 200)) -> bytes:
     return buf.getvalue()
 
 
-async def new_report(app, client, severity: str = "high") -> str:
+async def new_report(app, client, severity: str = "high", incident: str | None = None) -> str:
     rid = str(uuid.uuid4())
     body = {
         "site": "north",
-        "incident_type": lift_id(app),
+        "incident_type": incident or lift_id(app),
         "severity": severity,
         "occurred_at": iso(datetime.now(UTC) - timedelta(minutes=2)),
         "location": {"text": "3栋 电梯"},

@@ -8,10 +8,21 @@ const $ = (id) => document.getElementById(id);
 
 // --- the supervisor's actions ----------------------------------------------------
 
+// The form's fields as JSON; an empty field is left out, so the server's
+// default applies (an optional number stays null, not "").
 function body(form) {
   const data = {};
-  for (const [key, value] of new FormData(form)) data[key] = String(value);
+  for (const [key, value] of new FormData(form)) if (value !== "") data[key] = String(value);
   return data;
+}
+
+// A form that creates something under an id made here ("{new}" in its
+// action) keeps that id until it is accepted: a second tap, or a retry
+// after a lost answer, is the same write, not a second action.
+function path(form) {
+  if (!form.dataset.action.includes("{new}")) return form.dataset.action;
+  form.dataset.newId ||= crypto.randomUUID();
+  return form.dataset.action.replace("{new}", form.dataset.newId);
 }
 
 function showError(message) {
@@ -34,7 +45,7 @@ document.addEventListener("submit", async (event) => {
   button.disabled = true;
   showError(null);
   try {
-    const response = await fetch(`/api/reports/${report}/${form.dataset.action}`, {
+    const response = await fetch(`/api/reports/${report}/${path(form)}`, {
       method: form.dataset.method || "PUT",
       headers: { "X-Requested-With": "onsite", "Content-Type": "application/json" },
       credentials: "same-origin",
@@ -46,6 +57,10 @@ document.addEventListener("submit", async (event) => {
       return;
     }
     for (const field of form.querySelectorAll("[data-dirty]")) delete field.dataset.dirty;
+    if (form.dataset.newId) {
+      delete form.dataset.newId;
+      form.reset();
+    }
     document.activeElement?.blur();
     dispatchEvent(new Event("onsite:changed")); // live.js draws the new state
   } catch {
@@ -53,6 +68,18 @@ document.addEventListener("submit", async (event) => {
   } finally {
     button.disabled = false;
   }
+});
+
+// A 改善 point of the playbook, one tap from being a new action.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest(".use-item");
+  const form = document.getElementById("new-action");
+  if (!button || !form) return;
+  form.elements.description.value = button.dataset.text;
+  form.elements.item.value = button.dataset.item;
+  form.elements.description.dataset.dirty = "1";
+  form.scrollIntoView({ behavior: "smooth", block: "center" });
+  form.elements.owner.focus({ preventScroll: true });
 });
 
 // --- the approved reply ---------------------------------------------------------
