@@ -250,3 +250,4 @@ async def test_my_actions_lists_overdue_first_and_the_homes_remind_of_them(
     assert "你有" not in (await guard.get("/")).text
     incident_page = (await tech.get(f"/reports/{rid}")).text
     assert incident_page.count("已逾期") == 1
+    assert "1 项整改逾期" in (await sup.get("/")).text  # the inbox marks it too

@@ -4,6 +4,8 @@ flow, my reports, and one report with what each role can do to it."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from datetime import date
 from typing import Literal, cast
 from urllib.parse import quote
 
@@ -14,7 +16,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.models import Report, ReportStatus, Role, Severity, Site, User
+from server.models import (
+    ActionStatus,
+    CorrectiveAction,
+    Report,
+    ReportStatus,
+    Role,
+    Severity,
+    Site,
+    User,
+)
 from server.report_shapes import load_record, load_review
 from server.review import unfinished
 from server.routes.action_pages import open_actions
@@ -124,16 +135,29 @@ async def inbox(request: Request, user: User) -> Response:
         .limit(100)
         .prefetch_related(*related)
     )
+    listed = [*waiting, *rest]
     return render(
         request,
         "inbox.html",
-        reports=[*waiting, *rest],
+        reports=listed,
+        overdue=await overdue_actions([r.id for r in listed], request.app.state.context.today()),
         unacknowledged=len(waiting),
         query=query,
         sites=sites,
         library=request.app.state.playbooks,
         now=request.app.state.context.clock(),
     )
+
+
+async def overdue_actions(report_ids: list[uuid.UUID], today: date) -> Counter[uuid.UUID]:
+    """How many overdue actions each of these reports has (for lists)."""
+    rows = cast(
+        "list[uuid.UUID]",
+        await CorrectiveAction.filter(
+            report_id__in=report_ids, status=ActionStatus.OPEN, due_date__lt=today
+        ).values_list("report_id", flat=True),
+    )
+    return Counter(rows)
 
 
 async def jobs(request: Request, user: User) -> Response:
