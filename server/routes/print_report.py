@@ -1,7 +1,65 @@
-"""(being built)"""
+"""The printable incident report, ``GET /reports/{id}/print``: the whole record
+on A4 pages (header, 处理 with its times, photos, 分析, 改善 with the re-checks,
+the timeline), for the browser's "save as PDF" or a printer."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import uuid
+from urllib.parse import quote
 
-routes: list[BaseRoute] = []
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.errors import ApiError
+from server.models import AnalysisAnswer, CorrectiveAction, PhotoKind, Report
+from server.report_shapes import load_record
+from server.templating import render
+
+
+async def print_page(request: Request) -> Response:
+    """The report as one document, for whoever may see the report."""
+    user = request.state.user
+    if user is None:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    try:
+        report_id = uuid.UUID(request.path_params["report_id"])
+    except ValueError:
+        raise HTTPException(404, "No such report.") from None
+    try:
+        report = await Report.seen_by(user, report_id)
+    except ApiError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    events, photos = await load_record(report)
+    await report.fetch_related("closed_by")
+    answers = await AnalysisAnswer.filter(report_id=report.id).prefetch_related("answered_by")
+    actions = (
+        await CorrectiveAction.filter(report_id=report.id)
+        .order_by("created_at", "id")
+        .prefetch_related("owner", "rechecked_by")
+    )
+    ctx = request.app.state.context
+    return render(
+        request,
+        "print.html",
+        report=report,
+        incident=ctx.library.incident(report.incident_type),
+        ticks={s.step_index: s for s in report.steps},
+        photo_groups=[
+            (kind, [p for p in photos if p.kind == kind])
+            for kind in (PhotoKind.EVIDENCE, PhotoKind.REPAIR_BEFORE, PhotoKind.REPAIR_AFTER)
+        ],
+        photo_count=len(photos),
+        answers={a.item_index: a for a in answers},
+        actions=actions,
+        events=events,
+        today=ctx.today(),
+        printed_at=ctx.clock(),
+        timezone=ctx.settings.timezone,
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/reports/{report_id}/print", print_page, methods=["GET"], include_in_schema=False),
+]
