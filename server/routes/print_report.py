@@ -13,8 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.errors import ApiError
-from server.models import AnalysisAnswer, CorrectiveAction, PhotoKind, Report
-from server.report_shapes import load_record
+from server.models import PhotoKind, Report
+from server.report_shapes import load_record, load_review
 from server.templating import render
 
 
@@ -32,13 +32,8 @@ async def print_page(request: Request) -> Response:
     except ApiError as exc:
         raise HTTPException(exc.status, exc.message) from None
     events, photos = await load_record(report)
+    answers, actions = await load_review(report)
     await report.fetch_related("closed_by")
-    answers = await AnalysisAnswer.filter(report_id=report.id).prefetch_related("answered_by")
-    actions = (
-        await CorrectiveAction.filter(report_id=report.id)
-        .order_by("created_at", "id")
-        .prefetch_related("owner", "rechecked_by")
-    )
     ctx = request.app.state.context
     return render(
         request,
