@@ -22,7 +22,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from server.context import Context
-from server.models import ActionStatus, CorrectiveAction, Event, Report
+from server.models import ActionStatus, CorrectiveAction, Event, Report, ReportStatus
 from server.push.queue import notify_action
 
 log = logging.getLogger("onsite.reminders")
@@ -70,7 +70,9 @@ class Reminders:
         sent = 0
         while True:
             due = await (
+                # A closed incident (an admin waived its review) reminds no one.
                 CorrectiveAction.filter(_due(today), owner__is_active=True)
+                .exclude(report__status=ReportStatus.CLOSED)
                 .order_by("due_date", "id")
                 .limit(self.batch)
                 .select_related("owner", "report", "report__site")

@@ -226,3 +226,19 @@ async def test_the_worker_reminds_by_itself(app, world, as_user, reminders, rid)
     finally:
         await worker.stop()
     assert len(await overdue_events(rid)) == 1
+
+
+async def test_an_open_action_of_an_incident_closed_by_an_admin_reminds_no_one(
+    app, world, as_user, reminders, rid
+):
+    await action(as_user, rid, today(app) - timedelta(days=1))
+    admin = await as_user("admin")
+    await admin.put(f"/api/reports/{rid}/acknowledgement", headers=CSRF)
+    closed = await admin.put(
+        f"/api/reports/{rid}/closure",
+        json={"note": "住户撤诉", "waive": "无需整改"},
+        headers=CSRF,
+    )
+    assert closed.status_code == 201, closed.text
+    assert await reminders.run_once() == 0
+    assert await overdue_events(rid) == []
