@@ -10,6 +10,7 @@ The version is a hash of the files' bytes, stored on every report.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -265,7 +266,27 @@ def check(directory: Path = DEFAULT_DIR) -> list[str]:
 
 
 def load(directory: Path = DEFAULT_DIR) -> Library:
-    """Load and validate the playbooks; raise PlaybookError listing every problem."""
+    """Load and validate the playbooks; raise PlaybookError listing every problem.
+
+    The library is frozen, so loading the same files again gives the one
+    already made (each app of a test run, the CLI beside a server); a file
+    added, removed or changed makes a new one.
+    """
+    return _load(directory.resolve(), _signature(directory))
+
+
+def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Which files are there, and when and how big each was last written."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            info = path.stat()
+            found.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(directory: Path, signature: tuple[tuple[str, int, int], ...]) -> Library:
     errors, categories, incidents = _validate(directory)
     if errors:
         raise PlaybookError(errors)

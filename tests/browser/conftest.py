@@ -200,26 +200,29 @@ class Database:
                     await conn.copy_records_to_table(table, records=rows[table])
 
 
-@pytest.fixture(scope="module")
-def module_server(tmp_path_factory, template_database: str) -> Iterator[LiveServer]:
-    """``onsite serve`` for a module's tests, with a site and a guard made by the CLI."""
-    data = tmp_path_factory.mktemp("server") / "data"
-    with module_database(data, template_database) as url:
+@pytest.fixture(scope="session")
+def staffed_template(tmp_path_factory, template_database: str) -> Iterator[str]:
+    """The migrated template with site north and its guard, made once by the CLI:
+    every module's server starts from a copy of it."""
+    data = tmp_path_factory.mktemp("staffed") / "data"
+    with module_database(data, template_database, keep=True) as url:
         server = LiveServer(data, url)
         server.cli("site", "add", "north", "北苑")
         server.cli(
-            "user",
-            "add",
-            "guard",
-            "--role",
-            "guard",
-            "--site",
-            "north",
-            "--name",
-            "王师傅",
-            "--password-stdin",
-            input=GUARD_PASSWORD + "\n",
-        )
+            "user", "add", "guard", "--role", "guard", "--site", "north", "--name", "王师傅",
+            "--password-stdin", input=GUARD_PASSWORD + "\n",
+        )  # fmt: skip
+        yield str(data / "onsite.sqlite3") if not url else url.rpartition("/")[2]
+    if url:
+        run_postgres(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory, staffed_template: str) -> Iterator[LiveServer]:
+    """``onsite serve`` for a module's tests, with a site and a guard made by the CLI."""
+    data = tmp_path_factory.mktemp("server") / "data"
+    with module_database(data, staffed_template) as url:
+        server = LiveServer(data, url)
         server.keep_as_start()
         server.start()
         try:
@@ -229,21 +232,23 @@ def module_server(tmp_path_factory, template_database: str) -> Iterator[LiveServ
 
 
 @contextlib.contextmanager
-def module_database(data: Path, template_database: str) -> Iterator[str]:
-    """A copy of the migrated template: SQLite in ``data``, or a PostgreSQL database."""
+def module_database(data: Path, template: str, *, keep: bool = False) -> Iterator[str]:
+    """A copy of ``template``: SQLite in ``data``, or a PostgreSQL database
+    (dropped afterwards unless ``keep``)."""
     data.mkdir(parents=True, exist_ok=True)
     url = postgres_server_url()
     if not url:
-        shutil.copyfile(template_database, data / "onsite.sqlite3")
+        shutil.copyfile(template, data / "onsite.sqlite3")
         yield ""
         return
     base = url.rpartition("/")[0]
     name = f"onsite_b_{secrets.token_hex(6)}"
-    run_postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    run_postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield f"{base}/{name}"
     finally:
-        run_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            run_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
