@@ -42,3 +42,10 @@ class Context:
     def today(self) -> date:
         """The date now where the sites are (``settings.timezone``): due dates are days there."""
         return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    def committed(self, queued: int = 0) -> None:
+        """After a write is committed: wake the delivery worker if it queued
+        messages, and tell the live streams there is something new."""
+        if queued:
+            self.wake_delivery()
+        self.changed()

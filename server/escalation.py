@@ -90,7 +90,9 @@ class Escalator:
                 data={"severity": report.severity.value, "deadline_minutes": minutes},
             )
             site = await Site.get(id=report.site_id)
-            queued = await notify_escalation(report, site, self._title(report))
+            queued = await notify_escalation(
+                report, site, self.ctx.library.titles(report.incident_type)
+            )
         log.info(
             "escalated report %s (%s, %g min): %d pushes",
             report.id,
@@ -98,16 +100,8 @@ class Escalator:
             minutes,
             queued,
         )
-        if queued:
-            self.ctx.wake_delivery()
-        self.ctx.changed()
+        self.ctx.committed(queued)
         return True
-
-    def _title(self, report: Report) -> dict[str, str]:
-        incident = self.ctx.library.incident(report.incident_type)
-        if incident is None:  # a playbook removed since: its id is all there is
-            return {"zh-CN": report.incident_type, "en": report.incident_type}
-        return incident.title.as_dict()
 
     async def _run(self) -> None:
         while True:

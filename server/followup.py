@@ -122,17 +122,8 @@ async def _change(
         if notify is not None:
             site = await Site.get(id=report.site_id)
             queued = await notify(report, site)
-    if queued:
-        ctx.wake_delivery()
-    ctx.changed()
+    ctx.committed(queued)
     return Written(await report_out(report, ctx.today()), created=True)
-
-
-def _title(ctx: Context, report: Report) -> dict[str, str]:
-    incident = ctx.library.incident(report.incident_type)
-    if incident is None:  # a playbook removed since: its id is all there is
-        return {"zh-CN": report.incident_type, "en": report.incident_type}
-    return incident.title.as_dict()
 
 
 async def _unchanged(ctx: Context, report: Report) -> Written[ReportOut]:
@@ -174,7 +165,7 @@ async def assign(ctx: Context, user: User, report_id: str, body: Assignment) -> 
     }
     if report.assignee_id is not None:
         data["previous"] = await _username(report.assignee_id)
-    title = _title(ctx, report)
+    title = ctx.library.titles(report.incident_type)
     return await _change(
         ctx,
         user,
@@ -201,7 +192,7 @@ async def publish_reply(
     text = body.text.strip()
     if not text:
         raise invalid("text", "the reply is empty.")
-    title = _title(ctx, report)
+    title = ctx.library.titles(report.incident_type)
     return await _change(
         ctx,
         user,
@@ -237,7 +228,7 @@ async def mark_repaired(
             "photo_needed",
             "Add a photo of the finished repair (kind repair_after) before marking it repaired.",
         )
-    title = _title(ctx, report)
+    title = ctx.library.titles(report.incident_type)
     return await _change(
         ctx,
         user,

@@ -122,7 +122,7 @@ async def put_photo(
     await Event.create(
         report=report, actor=user, kind="photo", data={"photo": str(pid), "kind": kind.value}
     )
-    ctx.changed()
+    ctx.committed()
     return Written(PhotoOut.of(photo), created=True)
 
 

@@ -114,6 +114,14 @@ class Library:
     def incident(self, incident_id: str) -> Incident | None:
         return next((i for i in self.incidents() if i.id == incident_id), None)
 
+    def titles(self, incident_id: str) -> dict[str, str]:
+        """The incident's title in each language (for messages); its id if the
+        playbook is gone since the report was made."""
+        incident = self.incident(incident_id)
+        if incident is None:
+            return {"zh-CN": incident_id, "en": incident_id}
+        return incident.title.as_dict()
+
     def shape(self, lang: str) -> LibraryOut:
         """Every playbook in one language, as the API answers."""
         return LibraryOut(

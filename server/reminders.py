@@ -102,7 +102,9 @@ class Reminders:
                 kind="overdue",
                 data={"action": str(action.id), "due": action.due_date.isoformat()},
             )
-            queued = await notify_action(report, report.site, owner, "overdue", self._title(report))
+            queued = await notify_action(
+                report, report.site, owner, "overdue", self.ctx.library.titles(report.incident_type)
+            )
         log.info(
             "reminded %s of overdue action %s (due %s): %d pushes",
             owner.username,
@@ -110,16 +112,8 @@ class Reminders:
             action.due_date,
             queued,
         )
-        if queued:
-            self.ctx.wake_delivery()
-        self.ctx.changed()
+        self.ctx.committed(queued)
         return True
-
-    def _title(self, report: Report) -> dict[str, str]:
-        incident = self.ctx.library.incident(report.incident_type)
-        if incident is None:  # a playbook removed since: its id is all there is
-            return {"zh-CN": report.incident_type, "en": report.incident_type}
-        return incident.title.as_dict()
 
     async def _run(self) -> None:
         while True:

@@ -294,9 +294,7 @@ async def put_report(
         if existing is None:
             raise
         return await _resend(ctx, existing, user, digest, body.steps)
-    if queued:
-        ctx.wake_delivery()
-    ctx.changed()
+    ctx.committed(queued)
     # Everything the answer needs is at hand: no read-back.
     report.site, report.reporter = site, user
     report.assignee = report.acknowledged_by = report.reply_by = None
@@ -333,7 +331,7 @@ async def tick_step(
     _check_steps(step, len(incident.handling) if incident else 0, ctx.clock())
     created = await _merge_steps(report, step, user)
     if created:
-        ctx.changed()
+        ctx.committed()
     return Written(await report_out(report, ctx.today()), created=created)
 
 

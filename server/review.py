@@ -113,7 +113,7 @@ async def answer_analysis(
     except IntegrityError:
         # Answered at the same moment by another request: decide again against it.
         return await answer_analysis(ctx, user, report_id, index, body)
-    ctx.changed()
+    ctx.committed()
     return Written(await report_out(report, ctx.today()), created=True)
 
 
@@ -142,11 +142,6 @@ async def _member(report: Report, username: str) -> User:
     return owner
 
 
-def _title(ctx: Context, report: Report) -> dict[str, str]:
-    incident = ctx.library.incident(report.incident_type)
-    return incident.title.as_dict() if incident else {"zh-CN": report.incident_type, "en": ""}
-
-
 async def _event(report: Report, user: User, kind: str, **data: Any) -> None:
     await Event.create(report_id=report.id, actor_id=user.id, kind=kind, data=data)
 
@@ -158,7 +153,7 @@ async def _tell(
     if unless is not None and owner.id == unless.id:
         return 0
     site = await Site.get(id=report.site_id)
-    return await notify_action(report, site, owner, kind, _title(ctx, report))
+    return await notify_action(report, site, owner, kind, ctx.library.titles(report.incident_type))
 
 
 async def put_action(
@@ -222,9 +217,7 @@ async def put_action(
     except IntegrityError:
         # The same id created at the same moment: decide again against it.
         return await put_action(ctx, user, report_id, action_id, body)
-    if queued:
-        ctx.wake_delivery()
-    ctx.changed()
+    ctx.committed(queued)
     return Written(await report_out(report, ctx.today()), created=True)
 
 
@@ -254,7 +247,7 @@ async def mark_done(
         if not moved:  # marked done at the same moment: answer as to a resend
             return await mark_done(ctx, user, report_id, action_id, body)
         await _event(report, user, "action_done", action=str(action.id), note=note, photos=photos)
-    ctx.changed()
+    ctx.committed()
     return Written(await report_out(report, ctx.today()), created=True)
 
 
@@ -297,9 +290,7 @@ async def check(
         if not body.passed and action.owner_id is not None:
             owner = await User.get(id=action.owner_id)
             queued = await _tell(ctx, report, owner, "check_failed")
-    if queued:
-        ctx.wake_delivery()
-    ctx.changed()
+    ctx.committed(queued)
     return Written(await report_out(report, ctx.today()), created=True)
 
 

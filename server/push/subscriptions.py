@@ -123,6 +123,5 @@ async def unsubscribe(user: User, body: EndpointIn) -> None:
 async def send_test(ctx: Context, user: User) -> Queued:
     """A test notification to every device of ``user``."""
     queued = await enqueue_test(user)
-    if queued:
-        ctx.wake_delivery()
+    ctx.committed(queued)
     return Queued(queued=queued)
