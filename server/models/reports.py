@@ -1,30 +1,23 @@
-"""The tables of the whole domain.
+"""Reports and what hangs on them: ticked steps, photos, the timeline.
 
-They are all here from the first migration so that later work adds columns,
-not tables. Ids that a phone makes (reports, photos, steps by index) are the
-primary or unique keys, which is what makes every write idempotent.
+Ids that a phone makes (reports, photos, steps by index) are the primary or
+unique keys, which is what makes every write idempotent.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from tortoise import fields
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from server.errors import ApiError
-
-
-class Role(StrEnum):
-    GUARD = "guard"
-    TECHNICIAN = "technician"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
+from server.models.people import Role, Site, User
+from server.models.review import CorrectiveAction
 
 
 class Severity(StrEnum):
@@ -46,73 +39,6 @@ class PhotoKind(StrEnum):
     EVIDENCE = "evidence"
     REPAIR_BEFORE = "repair_before"
     REPAIR_AFTER = "repair_after"
-
-
-class ActionStatus(StrEnum):
-    OPEN = "open"
-    DONE = "done"
-    VERIFIED = "verified"
-
-
-class Verdict(StrEnum):
-    """The answer to one 分析 item: it held, it fell short (a gap), or it does not apply."""
-
-    OK = "ok"
-    GAP = "gap"
-    NA = "na"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    GONE = "gone"
-
-
-class Site(Model):
-    """A residential estate (小区) that staff belong to."""
-
-    id = fields.IntField(primary_key=True)
-    code = fields.CharField(max_length=32, unique=True)
-    name = fields.CharField(max_length=200)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    users: fields.ManyToManyRelation[User]
-    reports: fields.ReverseRelation[Report]
-
-    class Meta:
-        table = "site"
-
-
-class User(Model):
-    """A member of staff: session_version is bumped to revoke every login."""
-
-    id = fields.IntField(primary_key=True)
-    username = fields.CharField(max_length=64, unique=True)
-    display_name = fields.CharField(max_length=200, default="")
-    role = fields.CharEnumField(Role, max_length=16)
-    password_hash = fields.CharField(max_length=255)
-    is_active = fields.BooleanField(default=True)
-    session_version = fields.IntField(default=1)
-    language = fields.CharField(max_length=8, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    sites: fields.ManyToManyRelation[Site] = fields.ManyToManyField(
-        "onsite.Site", related_name="users", through="user_site"
-    )
-
-    class Meta:
-        table = "user"
-
-    async def end_sessions(self) -> None:
-        """End every session of this user at its next request (a lost phone)."""
-        await User.filter(id=self.id).update(session_version=F("session_version") + 1)
-        await self.refresh_from_db(fields=["session_version"])
-
-    async def site_ids(self) -> set[int]:
-        """The ids of the sites this user belongs to."""
-        # values_list(flat=True) gives bare values; tortoise types them as tuples.
-        ids = cast("list[int]", await self.sites.all().values_list("id", flat=True))
-        return set(ids)
 
 
 class Report(Model):
@@ -283,128 +209,3 @@ class Event(Model):
 
     class Meta:
         table = "event"
-
-
-class AnalysisAnswer(Model):
-    """The supervisor's answer to one 分析 item of the report's playbook."""
-
-    id = fields.IntField(primary_key=True)
-    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
-        "onsite.Report", related_name="analysis_answers", on_delete=fields.CASCADE
-    )
-    item_index = fields.IntField()
-    verdict = fields.CharEnumField(Verdict, max_length=8)
-    note = fields.TextField(default="", db_default="")
-    answered_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "onsite.User", related_name="analysis_answers", null=True, on_delete=fields.SET_NULL
-    )
-    updated_at = fields.DatetimeField(auto_now=True)
-
-    class Meta:
-        table = "analysis_answer"
-        unique_together = (("report", "item_index"),)
-
-
-class CorrectiveAction(Model):
-    """A 改善 action with an owner and a due date, re-checked once done."""
-
-    id = fields.UUIDField(primary_key=True)
-    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
-        "onsite.Report", related_name="actions", on_delete=fields.CASCADE
-    )
-    report_id: uuid.UUID
-    item_index = fields.IntField(null=True)
-    description = fields.TextField()
-    owner: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "onsite.User", related_name="actions", null=True, on_delete=fields.SET_NULL
-    )
-    owner_id: int | None
-    due_date = fields.DateField(null=True)
-    status = fields.CharEnumField(ActionStatus, max_length=16, default=ActionStatus.OPEN)
-    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "onsite.User", related_name="created_actions", null=True, on_delete=fields.SET_NULL
-    )
-    done_at = fields.DatetimeField(null=True)
-    done_note = fields.TextField(default="", db_default="")
-    # Ids of the report's photos that show the work done.
-    done_photos: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
-    rechecked_at = fields.DatetimeField(null=True)
-    rechecked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "onsite.User", related_name="rechecked_actions", null=True, on_delete=fields.SET_NULL
-    )
-    recheck_note = fields.TextField(default="")
-    # The day its owner was last reminded that it is overdue: claimed with a
-    # conditional UPDATE, so of several servers one sends the day's reminder.
-    reminded_on = fields.DateField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True, null=True)
-
-    class Meta:
-        table = "corrective_action"
-
-    def is_overdue(self, today: date) -> bool:
-        """Still open after its due day (``today`` is the sites' local date)."""
-        return (
-            self.status == ActionStatus.OPEN and self.due_date is not None and self.due_date < today
-        )
-
-
-class PushSubscription(Model):
-    """One device's Web Push subscription."""
-
-    id = fields.IntField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "onsite.User", related_name="push_subscriptions", on_delete=fields.CASCADE
-    )
-    user_id: int
-    endpoint = fields.CharField(max_length=1000, unique=True)
-    p256dh = fields.CharField(max_length=200)
-    auth = fields.CharField(max_length=100)
-    language = fields.CharField(max_length=8, default="zh-CN")
-    user_agent = fields.CharField(max_length=500, default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    last_success_at = fields.DatetimeField(null=True)
-
-    class Meta:
-        table = "push_subscription"
-
-
-class PushDelivery(Model):
-    """A push message waiting for, or done with, delivery: survives restarts."""
-
-    id = fields.BigIntField(primary_key=True)
-    subscription: fields.ForeignKeyNullableRelation[PushSubscription] = fields.ForeignKeyField(
-        "onsite.PushSubscription", related_name="deliveries", null=True, on_delete=fields.SET_NULL
-    )
-    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
-        "onsite.Report", related_name="push_deliveries", null=True, on_delete=fields.SET_NULL
-    )
-    endpoint = fields.CharField(max_length=1000)
-    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
-    urgency = fields.CharField(max_length=16, default="normal")
-    ttl_seconds = fields.IntField()
-    topic = fields.CharField(max_length=32, null=True)
-    status = fields.CharEnumField(DeliveryStatus, max_length=16, default=DeliveryStatus.PENDING)
-    attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField(db_index=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
-
-    class Meta:
-        table = "push_delivery"
-
-
-class PushAttempt(Model):
-    """The log of every delivery attempt: status code, error, time taken."""
-
-    id = fields.BigIntField(primary_key=True)
-    delivery: fields.ForeignKeyRelation[PushDelivery] = fields.ForeignKeyField(
-        "onsite.PushDelivery", related_name="attempt_log", on_delete=fields.CASCADE
-    )
-    status_code = fields.IntField(null=True)
-    error = fields.CharField(max_length=500, default="")
-    duration_ms = fields.IntField()
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "push_attempt"

@@ -1,0 +1,39 @@
+"""The tables of the whole domain, by part (Tortoise finds the models here).
+
+people: sites and staff; reports: reports, steps, photos, the timeline;
+review: 分析 answers and 改善 actions; push: devices and the delivery queue.
+"""
+
+from server.models.people import Role, Site, User
+from server.models.push import DeliveryStatus, PushAttempt, PushDelivery, PushSubscription
+from server.models.reports import (
+    Event,
+    Photo,
+    PhotoKind,
+    Report,
+    ReportStatus,
+    ReportStep,
+    Severity,
+)
+from server.models.review import ActionStatus, AnalysisAnswer, CorrectiveAction, Verdict
+
+__all__ = [
+    "ActionStatus",
+    "AnalysisAnswer",
+    "CorrectiveAction",
+    "DeliveryStatus",
+    "Event",
+    "Photo",
+    "PhotoKind",
+    "PushAttempt",
+    "PushDelivery",
+    "PushSubscription",
+    "Report",
+    "ReportStatus",
+    "ReportStep",
+    "Role",
+    "Severity",
+    "Site",
+    "User",
+    "Verdict",
+]

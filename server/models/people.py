@@ -1,0 +1,66 @@
+"""People and places: sites (estates) and the staff who belong to them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, cast
+
+from tortoise import fields
+from tortoise.expressions import F
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from server.models.reports import Report
+
+
+class Role(StrEnum):
+    GUARD = "guard"
+    TECHNICIAN = "technician"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Site(Model):
+    """A residential estate (小区) that staff belong to."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    users: fields.ManyToManyRelation[User]
+    reports: fields.ReverseRelation[Report]
+
+    class Meta:
+        table = "site"
+
+
+class User(Model):
+    """A member of staff: session_version is bumped to revoke every login."""
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=200, default="")
+    role = fields.CharEnumField(Role, max_length=16)
+    password_hash = fields.CharField(max_length=255)
+    is_active = fields.BooleanField(default=True)
+    session_version = fields.IntField(default=1)
+    language = fields.CharField(max_length=8, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sites: fields.ManyToManyRelation[Site] = fields.ManyToManyField(
+        "onsite.Site", related_name="users", through="user_site"
+    )
+
+    class Meta:
+        table = "user"
+
+    async def end_sessions(self) -> None:
+        """End every session of this user at its next request (a lost phone)."""
+        await User.filter(id=self.id).update(session_version=F("session_version") + 1)
+        await self.refresh_from_db(fields=["session_version"])
+
+    async def site_ids(self) -> set[int]:
+        """The ids of the sites this user belongs to."""
+        # values_list(flat=True) gives bare values; tortoise types them as tuples.
+        ids = cast("list[int]", await self.sites.all().values_list("id", flat=True))
+        return set(ids)
