@@ -8,6 +8,8 @@ from server import db
 from server import settings as settings_mod
 
 EXPECTED_TABLES = {
+    "site_contact",
+    "admin_log",
     "site",
     "user",
     "user_site",

@@ -4,7 +4,7 @@ people: sites and staff; reports: reports, steps, photos, the timeline;
 review: 分析 answers and 改善 actions; push: devices and the delivery queue.
 """
 
-from server.models.people import Role, Site, User
+from server.models.people import AdminLog, ContactKind, Role, Site, SiteContact, User
 from server.models.push import DeliveryStatus, PushAttempt, PushDelivery, PushSubscription
 from server.models.reports import (
     Event,
@@ -18,6 +18,9 @@ from server.models.reports import (
 from server.models.review import ActionStatus, AnalysisAnswer, CorrectiveAction, Verdict
 
 __all__ = [
+    "AdminLog",
+    "ContactKind",
+    "SiteContact",
     "ActionStatus",
     "AnalysisAnswer",
     "CorrectiveAction",

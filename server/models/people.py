@@ -1,9 +1,10 @@
-"""People and places: sites (estates) and the staff who belong to them."""
+"""People and places: sites (estates), their staff and emergency contacts, and the
+log of what admins changed."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from tortoise import fields
 from tortoise.expressions import F
@@ -64,3 +65,53 @@ class User(Model):
         # values_list(flat=True) gives bare values; tortoise types them as tuples.
         ids = cast("list[int]", await self.sites.all().values_list("id", flat=True))
         return set(ids)
+
+
+class ContactKind(StrEnum):
+    """Who a site's emergency contact is."""
+
+    LIFT = "lift"  # 电梯维保
+    PROPERTY_OFFICE = "property_office"  # 物业服务中心
+    WATER = "water"
+    POWER = "power"
+    GAS = "gas"
+    SECURITY = "security"  # the security company
+    OTHER = "other"
+
+
+class SiteContact(Model):
+    """One of a site's own emergency numbers (its lift company's 24-hour line)."""
+
+    id = fields.UUIDField(primary_key=True)
+    site: fields.ForeignKeyRelation[Site] = fields.ForeignKeyField(
+        "onsite.Site", related_name="contacts", on_delete=fields.CASCADE
+    )
+    site_id: int
+    name = fields.CharField(max_length=100)
+    phone = fields.CharField(max_length=32)
+    kind = fields.CharEnumField(ContactKind, max_length=20)
+    # Ids of the incident types whose report flow offers this number.
+    incident_types: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "site_contact"
+
+
+class AdminLog(Model):
+    """One change made by an admin (or the CLI): who, what, to what, when."""
+
+    id = fields.BigIntField(primary_key=True)
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="admin_changes", null=True, on_delete=fields.SET_NULL
+    )
+    # Kept as written, so the log still says who after the user is gone (or "cli").
+    actor_name = fields.CharField(max_length=64)
+    action = fields.CharField(max_length=32)
+    target = fields.CharField(max_length=100)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "admin_log"
