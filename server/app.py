@@ -48,6 +48,7 @@ from server.routes import (
     review,
     session,
     sites,
+    users,
 )
 from server.routes import playbooks as playbook_routes
 from server.routes import stream as stream_routes
@@ -131,6 +132,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *session.routes,
         *sites.routes,
+        *users.routes,
         *reports.routes,
         *followup.routes,
         *review.routes,

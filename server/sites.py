@@ -1,11 +1,21 @@
-"""Sites and the people in them, as the logged-in user may see them."""
+"""Sites, the people in them and their emergency contacts: read by their
+members, written by admins."""
 
 from __future__ import annotations
 
+import re
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from tortoise.transactions import in_transaction
+
+from server import audit
 from server.auth import require_site
-from server.errors import ApiError
-from server.models import Role, Site, User
-from server.schemas import Shape, SiteRef
+from server.context import Context
+from server.errors import ApiError, invalid
+from server.models import ContactKind, Role, Site, SiteContact, User
+from server.schemas import Shape, SiteRef, Written
 
 
 class StaffMember(Shape):
@@ -21,11 +31,12 @@ class SiteList(Shape):
 
 
 class SiteOut(Shape):
-    """A site and its active staff."""
+    """A site, its active staff and its emergency contacts."""
 
     code: str
     name: str
     staff: list[StaffMember]
+    contacts: list[ContactOut]
 
 
 async def list_sites(user: User) -> SiteList:
@@ -44,8 +55,161 @@ async def get_site(user: User, code: str) -> SiteOut:
     return SiteOut(
         code=site.code,
         name=site.name,
+        contacts=[ContactOut.of(c) for c in await contacts_of(site)],
         staff=[
             StaffMember(username=u.username, display_name=u.display_name, role=u.role)
             for u in staff
         ],
     )
+
+
+# --- administration: sites and their emergency contacts --------------------------
+
+SITE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+# What a phone dials: digits, with + - and spaces as people write numbers.
+PHONE = re.compile(r"[0-9+\- ]{3,32}")
+
+
+class SiteIn(BaseModel):
+    """A site's name, as staff know it."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ContactIn(BaseModel):
+    """One of a site's own emergency numbers, and the incidents it is for."""
+
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=3, max_length=32, description="digits, + - and spaces")
+    kind: ContactKind
+    incident_types: list[str] = Field(
+        default_factory=list, max_length=50, description="incident type ids (playbook ids)"
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _dialable(cls, value: str) -> str:
+        value = value.strip()
+        if not PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 3:
+            raise ValueError("digits, +, - and spaces only, at least 3 digits")
+        return value
+
+
+class ContactOut(Shape):
+    """An emergency number of a site."""
+
+    id: uuid.UUID
+    name: str
+    phone: str
+    kind: ContactKind
+    incident_types: list[str]
+
+    @classmethod
+    def of(cls, contact: SiteContact) -> ContactOut:
+        return cls(
+            id=contact.id,
+            name=contact.name,
+            phone=contact.phone,
+            kind=contact.kind,
+            incident_types=list(contact.incident_types or []),
+        )
+
+
+class SiteAdminOut(Shape):
+    """A site with its emergency contacts."""
+
+    code: str
+    name: str
+    contacts: list[ContactOut]
+
+
+async def contacts_of(site: Site) -> list[SiteContact]:
+    return list(await SiteContact.filter(site_id=site.id).order_by("kind", "name"))
+
+
+async def site_admin_out(site: Site) -> SiteAdminOut:
+    return SiteAdminOut(
+        code=site.code,
+        name=site.name,
+        contacts=[ContactOut.of(c) for c in await contacts_of(site)],
+    )
+
+
+async def put_site(actor: User | None, code: str, body: SiteIn) -> Written[SiteAdminOut]:
+    """Add the site ``code`` (201) or rename it (200); the same name again changes nothing."""
+    if not SITE_CODE.fullmatch(code):
+        raise invalid("code", "1 to 32 letters, digits, - or _, starting with a letter or digit.")
+    name = body.name.strip()
+    if not name:
+        raise invalid("name", "a site needs a name.")
+    found = await Site.get_or_none(code=code)
+    if found is not None and found.name == name:
+        return Written(await site_admin_out(found))
+    async with in_transaction():
+        if found is None:
+            site = await Site.create(code=code, name=name)
+            await audit.record(actor, "site.create", code, name=name)
+        else:
+            await Site.filter(id=found.id).update(name=name)
+            await audit.record(actor, "site.rename", code, name=[found.name, name])
+            site = await Site.get(id=found.id)
+    return Written(await site_admin_out(site), created=found is None)
+
+
+async def _site(code: str) -> Site:
+    site = await Site.get_or_none(code=code)
+    if site is None:
+        raise ApiError(404, "not_found", "No such site.")
+    return site
+
+
+def _contact_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(422, "invalid", "The contact id is not a UUID.") from None
+
+
+async def put_contact(
+    ctx: Context, actor: User, code: str, contact_id: str, body: ContactIn
+) -> Written[ContactOut]:
+    """Add or change one of the site's emergency numbers (under the client's id)."""
+    site = await _site(code)
+    cid = _contact_id(contact_id)
+    types = list(dict.fromkeys(body.incident_types))
+    for i, incident in enumerate(types):
+        if ctx.library.incident(incident) is None:
+            raise invalid(f"incident_types.{i}", f"no incident type {incident!r}.")
+    wanted: dict[str, Any] = {
+        "name": body.name.strip(),
+        "phone": body.phone,
+        "kind": body.kind,
+        "incident_types": types,
+    }
+    found = await SiteContact.get_or_none(id=cid)
+    if found is not None and found.site_id != site.id:
+        raise ApiError(409, "conflict", "This contact id belongs to another site.")
+    if found is not None and all(getattr(found, k) == v for k, v in wanted.items()):
+        return Written(ContactOut.of(found))
+    logged = {**wanted, "kind": body.kind.value}
+    async with in_transaction():
+        if found is None:
+            contact = await SiteContact.create(id=cid, site_id=site.id, **wanted)
+            await audit.record(actor, "contact.create", code, id=str(cid), **logged)
+        else:
+            await SiteContact.filter(id=cid).update(**wanted)
+            await audit.record(actor, "contact.change", code, id=str(cid), **logged)
+            contact = await SiteContact.get(id=cid)
+    return Written(ContactOut.of(contact), created=found is None)
+
+
+async def delete_contact(actor: User, code: str, contact_id: str) -> None:
+    """Remove one of the site's numbers; removing it again is no error."""
+    site = await _site(code)
+    cid = _contact_id(contact_id)
+    found = await SiteContact.get_or_none(id=cid, site_id=site.id)
+    if found is None:
+        return
+    async with in_transaction():
+        await found.delete()
+        await audit.record(actor, "contact.delete", code, id=str(cid), name=found.name)

@@ -1,13 +1,19 @@
-"""People: who am I, logging in, and ending every session of a user."""
+"""People: who am I, logging in, and the administration of staff (admins write;
+supervisors read their sites' staff)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import re
 
-from server.auth import authenticate
-from server.errors import ApiError
-from server.models import Role, User
-from server.schemas import Shape, SiteRef
+from pydantic import BaseModel, Field
+from tortoise.transactions import in_transaction
+
+from server import audit
+from server.auth import authenticate, require_site
+from server.errors import ApiError, invalid
+from server.models import Role, Site, User
+from server.passwords import generate_password, hash_password
+from server.schemas import Shape, SiteRef, Timestamp, Written
 
 
 class Credentials(BaseModel):
@@ -48,9 +54,183 @@ async def log_in(body: Credentials) -> tuple[User, UserOut]:
     return user, await user_out(user)
 
 
-async def revoke_sessions(username: str) -> None:
+async def revoke_sessions(actor: User | None, username: str) -> None:
     """End every session of ``username`` at its next request (a lost phone)."""
     user = await User.get_or_none(username=username)
     if user is None:
         raise ApiError(404, "not_found", "No such user.")
-    await user.end_sessions()
+    async with in_transaction():
+        await user.end_sessions()
+        await audit.record(actor, "user.sessions", username)
+
+
+# --- administration: people ----------------------------------------------------
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+class UserIn(BaseModel):
+    """A person: their name for colleagues, role, sites, and whether they may log in."""
+
+    display_name: str = Field(default="", max_length=200)
+    role: Role
+    sites: list[str] = Field(default_factory=list, max_length=100, description="site codes")
+    active: bool = Field(default=True, description="false: every session ends, no login")
+
+
+class PasswordIn(BaseModel):
+    """A new password, or nothing for one made up and shown once."""
+
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+
+
+class UserAdminOut(Shape):
+    """A user as admins (and their sites' supervisors) see them."""
+
+    username: str
+    display_name: str
+    role: Role
+    sites: list[SiteRef]
+    active: bool
+    created_at: Timestamp
+
+
+class UserWritten(Shape):
+    """The user after the change; ``password`` only when one was made up now
+    (shown this once: it is kept only as a hash)."""
+
+    user: UserAdminOut
+    password: str | None
+
+
+class UserList(Shape):
+    """People, by username."""
+
+    users: list[UserAdminOut]
+
+
+async def admin_out(user: User) -> UserAdminOut:
+    sites = await user.sites.all().order_by("code")
+    return UserAdminOut(
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        sites=[SiteRef.of(s) for s in sites],
+        active=user.is_active,
+        created_at=user.created_at,
+    )
+
+
+async def list_users(viewer: User, site: str | None) -> UserList:
+    """Everyone (admins), or the staff of the viewer's sites (supervisors, read-only)."""
+    query = User.all()
+    if site:
+        found = await Site.get_or_none(code=site)
+        if found is None:
+            raise invalid("site", f"no site {site!r}.", code="unknown_site")
+        await require_site(viewer, found)
+        query = query.filter(sites__id=found.id)
+    elif viewer.role != Role.ADMIN:
+        query = query.filter(sites__id__in=await viewer.site_ids())
+    people = await query.distinct().order_by("username").prefetch_related("sites")
+    return UserList(
+        users=[
+            UserAdminOut(
+                username=u.username,
+                display_name=u.display_name,
+                role=u.role,
+                sites=[SiteRef.of(s) for s in sorted(u.sites, key=lambda s: s.code)],
+                active=u.is_active,
+                created_at=u.created_at,
+            )
+            for u in people
+        ]
+    )
+
+
+async def _sites(codes: list[str], role: Role) -> list[Site]:
+    found = []
+    for i, code in enumerate(codes):
+        site = await Site.get_or_none(code=code)
+        if site is None:
+            raise invalid(f"sites.{i}", f"no site {code!r}.", code="unknown_site")
+        found.append(site)
+    if not found and role != Role.ADMIN:
+        raise invalid("sites", "a guard, technician or supervisor belongs to at least one site.")
+    return found
+
+
+async def put_user(
+    actor: User | None, username: str, body: UserIn, *, password: str | None = None
+) -> Written[UserWritten]:
+    """Create ``username`` (201, with a made-up password unless ``password`` is
+    given) or change them (200); the same again changes nothing.
+
+    Deactivating ends every session at its next request. Nobody deactivates
+    themselves or takes away their own admin role (the last door out).
+    """
+    if not USERNAME.fullmatch(username):
+        raise invalid("username", "1 to 64 of a-z, 0-9, and _ . - inside (no capitals or spaces).")
+    sites = await _sites(list(dict.fromkeys(body.sites)), body.role)
+    name = body.display_name.strip()
+    found = await User.get_or_none(username=username)
+    if found is None:
+        made_up = password is None
+        password = password or generate_password()
+        async with in_transaction():
+            user = await User.create(
+                username=username,
+                display_name=name,
+                role=body.role,
+                is_active=body.active,
+                password_hash=hash_password(password),
+            )
+            if sites:
+                await user.sites.add(*sites)
+            await audit.record(
+                actor, "user.create", username, role=body.role.value, sites=body.sites, name=name
+            )
+        out = UserWritten(user=await admin_out(user), password=password if made_up else None)
+        return Written(out, created=True)
+    if actor is not None and found.id == actor.id and (not body.active or body.role != found.role):
+        raise invalid("active" if not body.active else "role", "not for your own account.")
+    before = {
+        "name": found.display_name,
+        "role": found.role.value,
+        "sites": sorted(await found.sites.all().values_list("code", flat=True)),
+        "active": found.is_active,
+    }
+    after = {
+        "name": name,
+        "role": body.role.value,
+        "sites": sorted(s.code for s in sites),
+        "active": body.active,
+    }
+    if before == after:
+        return Written(UserWritten(user=await admin_out(found), password=None))
+    async with in_transaction():
+        await User.filter(id=found.id).update(
+            display_name=name, role=body.role, is_active=body.active
+        )
+        await found.sites.clear()
+        if sites:
+            await found.sites.add(*sites)
+        if before["active"] and not body.active:
+            await found.end_sessions()
+        changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        await audit.record(actor, "user.change", username, **changed)
+    await found.refresh_from_db()
+    return Written(UserWritten(user=await admin_out(found), password=None))
+
+
+async def set_password(actor: User | None, username: str, body: PasswordIn) -> UserWritten:
+    """A new password (made up and shown once, unless given); every session ends."""
+    user = await User.get_or_none(username=username)
+    if user is None:
+        raise ApiError(404, "not_found", "No such user.")
+    password = body.password or generate_password()
+    async with in_transaction():
+        await User.filter(id=user.id).update(password_hash=hash_password(password))
+        await user.end_sessions()
+        await audit.record(actor, "user.password", username, made_up=body.password is None)
+    return UserWritten(user=await admin_out(user), password=None if body.password else password)
