@@ -9,12 +9,14 @@ from typing import TypeVar
 
 import click
 from tortoise import Tortoise
-from tortoise.exceptions import IntegrityError
 
-from server import db, passwords
+from server import db, passwords, sites, users
 from server import settings as settings_mod
+from server.errors import ApiError
 from server.models import Role, Site, User
-from server.passwords import generate_password, hash_password
+from server.passwords import generate_password
+from server.sites import SiteIn
+from server.users import PasswordIn, UserIn
 
 T = TypeVar("T")
 
@@ -34,6 +36,24 @@ def _settings() -> settings_mod.Settings:
         raise click.ClickException(str(exc)) from None
     passwords.configure(settings.password_memory_kib)
     return settings
+
+
+# The services' field names, as the command line calls them.
+OPTIONS = {"sites": "--site", "display_name": "--name", "role": "--role", "name": "NAME"}
+
+
+async def _service(call: Awaitable[T], param: str) -> T:
+    """A service's answer; its 4xx becomes the command line's error, naming
+    the option at fault (``param`` for the argument the path carries)."""
+    try:
+        return await call
+    except ApiError as exc:
+        fields = exc.detail.get("fields") or []
+        if not fields:
+            raise click.ClickException(exc.message) from None
+        field = str(fields[0]["field"]).split(".")[0]
+        option = OPTIONS.get(field, param)
+        raise click.ClickException(f"{option}: {exc.message.split(': ', 1)[-1]}") from None
 
 
 def _with_db(work: Callable[[], Awaitable[T]]) -> T:
@@ -113,14 +133,11 @@ def site() -> None:
 def site_add(code: str, name: str) -> None:
     """Add a site with a short CODE and a display NAME."""
     code = code.strip()
-    if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
-        raise click.BadParameter("use letters, digits, - or _, at most 32", param_hint="CODE")
 
     async def work() -> None:
-        try:
-            await Site.create(code=code, name=name.strip() or code)
-        except IntegrityError:
-            raise click.ClickException(f"site {code!r} exists already") from None
+        if await Site.exists(code=code):
+            raise click.ClickException(f"site {code!r} exists already")
+        await _service(sites.put_site(None, code, SiteIn(name=name.strip() or code)), "CODE")
 
     _with_db(work)
     click.echo(f"site {code} added")
@@ -141,37 +158,25 @@ def user_add(
     username: str, role: str, site_codes: tuple[str, ...], display_name: str, password_stdin: bool
 ) -> None:
     """Add a user; prints a generated password unless --password-stdin."""
-    if not username.strip() or len(username) > 64:
-        raise click.BadParameter("1 to 64 characters", param_hint="USERNAME")
-    if Role(role) != Role.ADMIN and not site_codes:
-        raise click.UsageError("a guard, technician or supervisor needs at least one --site")
+    password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if len(password) < 8:
             raise click.ClickException("the password must have at least 8 characters")
-    else:
-        password = generate_password()
+    body = UserIn(display_name=display_name, role=Role(role), sites=list(site_codes))
 
-    async def work() -> None:
-        sites = [await Site.get_or_none(code=c) for c in site_codes]
-        missing = [c for c, s in zip(site_codes, sites, strict=True) if s is None]
-        if missing:
-            raise click.ClickException(f"no such site: {', '.join(missing)}")
-        try:
-            created = await User.create(
-                username=username.strip(),
-                role=Role(role),
-                display_name=display_name,
-                password_hash=hash_password(password),
-            )
-        except IntegrityError:
-            raise click.ClickException(f"user {username!r} exists already") from None
-        await created.sites.add(*[s for s in sites if s is not None])
+    async def work() -> str | None:
+        if await User.exists(username=username.strip()):
+            raise click.ClickException(f"user {username!r} exists already")
+        made = await _service(
+            users.put_user(None, username.strip(), body, password=password), "USERNAME"
+        )
+        return made.body.password
 
-    _with_db(work)
+    shown = _with_db(work)
     click.echo(f"user {username} added ({role})")
-    if not password_stdin:
-        click.echo(f"password: {password}")
+    if shown:
+        click.echo(f"password: {shown}")
 
 
 @user.command("revoke-sessions")
@@ -180,10 +185,9 @@ def user_revoke_sessions(username: str) -> None:
     """Log USERNAME out on every device (a lost phone)."""
 
     async def work() -> None:
-        found = await User.get_or_none(username=username)
-        if found is None:
+        if not await User.exists(username=username):
             raise click.ClickException(f"no such user: {username}")
-        await found.end_sessions()
+        await users.revoke_sessions(None, username)
 
     _with_db(work)
     click.echo(f"every session of {username} is revoked")
@@ -198,23 +202,17 @@ def demo() -> None:
 
     async def work() -> list[tuple[str, str, str]]:
         code, name = DEMO_SITE
-        demo_site, _ = await Site.get_or_create(code=code, defaults={"name": name})
+        if not await Site.exists(code=code):
+            await sites.put_site(None, code, SiteIn(name=name))
         printed = []
         for username, role, display in DEMO_USERS:
             password = generate_password()
-            found = await User.get_or_none(username=username)
-            if found is None:
-                found = await User.create(
-                    username=username,
-                    role=role,
-                    display_name=display,
-                    password_hash=hash_password(password),
-                )
+            body = UserIn(display_name=display, role=role, sites=[code])
+            if await User.exists(username=username):
+                await users.put_user(None, username, body)  # active again, on the demo site
+                await users.set_password(None, username, PasswordIn(password=password))
             else:
-                found.password_hash = hash_password(password)
-                found.is_active = True
-                await found.save()
-            await found.sites.add(demo_site)
+                await users.put_user(None, username, body, password=password)
             printed.append((username, role.value, password))
         return printed
 

@@ -91,10 +91,11 @@ def test_bad_arguments_give_a_message_and_a_non_zero_exit(run):
     run("site", "add", "north", "北苑")
     cases = [
         (("user", "add", "x", "--role", "wizard", "--site", "north"), "wizard"),
-        (("user", "add", "x", "--role", "guard", "--site", "nowhere"), "no such site"),
+        (("user", "add", "x", "--role", "guard", "--site", "nowhere"), "--site: no site 'nowhere'"),
+        (("user", "add", "Bad Name", "--role", "guard", "--site", "north"), "USERNAME: 1 to 64"),
         (("user", "add", "x", "--role", "guard"), "--site"),
         (("site", "add", "north", "again"), "exists already"),
-        (("site", "add", "bad code!", "x"), "letters, digits"),
+        (("site", "add", "bad code!", "x"), "CODE: 1 to 32 letters, digits"),
         (("user", "revoke-sessions", "ghost"), "no such user"),
     ]
     for args, message in cases:
@@ -132,3 +133,25 @@ def test_revoke_sessions_bumps_the_session_version(run):
     result = run("user", "revoke-sessions", "wang")
     assert result.exit_code == 0
     assert "revoked" in result.output
+
+
+def test_changes_made_on_the_command_line_are_in_the_admin_log_as_cli(run):
+    from server.models import AdminLog
+
+    run("site", "add", "north", "北苑")
+    run("user", "add", "wang", "--role", "guard", "--site", "north")
+    run("user", "revoke-sessions", "wang")
+
+    async def entries() -> list[tuple[str, str, str]]:
+        await Tortoise.init(config=db.config(load()))
+        try:
+            rows = await AdminLog.all().order_by("id")
+            return [(r.actor_name, r.action, r.target) for r in rows]
+        finally:
+            await Tortoise.close_connections()
+
+    assert asyncio.run(entries()) == [
+        ("cli", "site.create", "north"),
+        ("cli", "user.create", "wang"),
+        ("cli", "user.sessions", "wang"),
+    ]
