@@ -1,6 +1,7 @@
 // One incident's page: the supervisor's actions (each one PUT on the report),
 // copying the approved reply, and a full-screen photo viewer. Handlers are
 // on the document, not the elements, because live.js swaps regions in.
+import { accepted, newId, redraw, send, settle, trackTyping } from "./forms.js";
 import { copy, fmt } from "./text.js";
 
 const { report, t } = JSON.parse(document.getElementById("incident-data").textContent);
@@ -16,13 +17,11 @@ function body(form) {
   return data;
 }
 
-// A form that creates something under an id made here ("{new}" in its
-// action) keeps that id until it is accepted: a second tap, or a retry
-// after a lost answer, is the same write, not a second action.
+// A form that creates something ("{new}" in its action) does so under an id
+// made here and kept until it is accepted (forms.js).
 function path(form) {
-  if (!form.dataset.action.includes("{new}")) return form.dataset.action;
-  form.dataset.newId ||= crypto.randomUUID();
-  return form.dataset.action.replace("{new}", form.dataset.newId);
+  const action = form.dataset.action;
+  return action.includes("{new}") ? action.replace("{new}", newId(form)) : action;
 }
 
 function showError(message) {
@@ -32,10 +31,7 @@ function showError(message) {
   box.hidden = !message;
 }
 
-document.addEventListener("input", (event) => {
-  const form = event.target.closest?.("form[data-action]");
-  if (form) event.target.dataset.dirty = "1"; // live.js leaves a region being typed in alone
-});
+trackTyping("form[data-action]");
 
 document.addEventListener("submit", async (event) => {
   const form = event.target.closest("form[data-action]");
@@ -45,24 +41,17 @@ document.addEventListener("submit", async (event) => {
   button.disabled = true;
   showError(null);
   try {
-    const response = await fetch(`/api/reports/${report}/${path(form)}`, {
-      method: form.dataset.method || "PUT",
-      headers: { "X-Requested-With": "onsite", "Content-Type": "application/json" },
-      credentials: "same-origin",
-      body: JSON.stringify(body(form)),
-    });
-    if (!response.ok) {
-      const answer = await response.json().catch(() => null);
-      showError(fmt(t.failed, { m: answer?.error?.message || `HTTP ${response.status}` }));
+    const answer = await send(form.dataset.method || "PUT", `/api/reports/${report}/${path(form)}`, body(form));
+    if (!answer.ok) {
+      showError(fmt(t.failed, { m: answer.error.message }));
       return;
     }
-    for (const field of form.querySelectorAll("[data-dirty]")) delete field.dataset.dirty;
     if (form.dataset.newId) {
-      delete form.dataset.newId;
+      accepted(form);
       form.reset();
     }
-    document.activeElement?.blur();
-    dispatchEvent(new Event("onsite:changed")); // live.js draws the new state
+    settle(form);
+    redraw();
   } catch {
     showError(t.offline);
   } finally {
