@@ -35,6 +35,7 @@ from server.push.worker import backoff as push_backoff
 from server.reminders import Reminders
 from server.routes import (
     action_pages,
+    admin_pages,
     dashboard,
     export,
     followup,
@@ -141,6 +142,7 @@ def create_app(
         *push.routes,
         *report_pages.routes,
         *action_pages.routes,
+        *admin_pages.routes,
         *print_report.routes,
         *dashboard.routes,
         *playbook_routes.routes,

@@ -1,0 +1,270 @@
+// The administration pages (admin_*.html): people, sites and their emergency
+// contacts. Every change is one write to the API (forms.js); then the page
+// redraws its data-live regions (live.js) or goes where the change leads.
+// A password the server made up is shown once, in a box outside every
+// redrawn region, and kept nowhere else. Handlers are on the document
+// because live.js swaps regions in.
+import { accepted, newId, redraw, send, settle, trackTyping } from "./forms.js";
+import { copy, fmt } from "./text.js";
+
+const { t } = JSON.parse(document.getElementById("admin-data").textContent);
+const $ = (id) => document.getElementById(id);
+const path = encodeURIComponent;
+
+trackTyping("form[data-admin]");
+
+// --- what the page says ---------------------------------------------------------
+
+function status(message) {
+  const line = $("admin-status");
+  if (!line) return;
+  line.textContent = message || "";
+  line.hidden = !message;
+  if (message) line.scrollIntoView({ block: "nearest" }); // the tap may have been far below
+}
+
+// The server's error in the page's words: a field it names gets its own
+// explanation (the server's English is the fallback).
+function explain(error) {
+  const first = error.fields?.[0];
+  if (!first) return { message: fmt(t.failed, { m: error.message }) };
+  const known = t.fields[first.field.replace(/\.\d+$/, ".N")];
+  return {
+    field: first.field.split(".")[0],
+    message: known || fmt(t.failed, { m: `${first.field}: ${first.message}` }),
+  };
+}
+
+function formError(form, problem) {
+  const box = form.querySelector("[data-error]");
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  box.textContent = problem?.message || "";
+  box.hidden = !problem;
+  const field = problem?.field && form.elements[problem.field];
+  if (!field) return;
+  const fields = field instanceof RadioNodeList ? [...field] : [field];
+  for (const el of fields) el.setAttribute("aria-invalid", "true");
+  fields[0].focus();
+}
+
+function showPassword(title, password) {
+  const box = $("password-box");
+  $("password-title").textContent = title;
+  $("password-value").textContent = password;
+  const button = $("password-copy");
+  button.dataset.label ||= button.textContent;
+  button.textContent = button.dataset.label;
+  box.hidden = false;
+  box.scrollIntoView({ block: "start" });
+  box.focus({ preventScroll: true });
+}
+
+$("password-copy")?.addEventListener("click", async () => {
+  await copy($("password-value").textContent);
+  $("password-copy").textContent = t.copied;
+});
+
+// Gone from the page once handed over: nothing keeps it.
+$("password-done")?.addEventListener("click", () => {
+  $("password-value").textContent = "";
+  $("password-box").hidden = true;
+});
+
+// One question before a change that cannot be taken back; true to go ahead.
+function confirmed(kind, name) {
+  const dialog = $("admin-confirm");
+  $("confirm-title").textContent = fmt(t[`${kind}_title`], { name });
+  $("confirm-text").textContent = t[`${kind}_text`];
+  $("confirm-ok").textContent = t[`${kind}_ok`];
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
+
+// --- people ----------------------------------------------------------------------
+
+// The person as the server has them now (redrawn with the page), for the
+// buttons that change one thing and send the rest back as it is.
+const person = () => JSON.parse($("person-head").dataset.person);
+
+function personBody(form, current) {
+  const data = new FormData(form);
+  return {
+    display_name: String(data.get("display_name") || "").trim(),
+    role: String(data.get("role") || current?.role || "guard"),
+    sites: data.getAll("sites").map(String),
+    active: current ? current.active : true,
+  };
+}
+
+async function addPerson(form) {
+  const username = form.elements.username.value.trim();
+  const name = form.elements.display_name.value.trim() || username;
+  // A PUT on a name already taken would change that person instead: look
+  // first. Unless this form sent it and the answer was lost on the way.
+  const listed = await send("GET", "/api/users");
+  if (!listed.ok) return formError(form, explain(listed.error));
+  if (listed.data.users.some((u) => u.username === username)) {
+    if (form.dataset.sent !== username) return formError(form, { field: "username", message: t.username_taken });
+    status(fmt(t.added_without_password, { name }));
+  } else {
+    form.dataset.sent = username;
+    const answer = await send("PUT", `/api/users/${path(username)}`, personBody(form));
+    if (!answer.ok) {
+      delete form.dataset.sent;
+      return formError(form, explain(answer.error));
+    }
+    if (answer.data.password) showPassword(fmt(t.initial_password, { name }), answer.data.password);
+    else status(fmt(t.added_without_password, { name })); // made by someone else meanwhile
+  }
+  delete form.dataset.sent;
+  settle(form);
+  form.reset();
+  form.closest("details").open = false;
+  redraw();
+}
+
+async function savePerson(form) {
+  const current = person();
+  const answer = await send("PUT", `/api/users/${path(current.username)}`, personBody(form, current));
+  if (!answer.ok) return formError(form, explain(answer.error));
+  settle(form);
+  status(t.saved);
+  redraw();
+}
+
+function asIs(current, changes) {
+  const { display_name, role, sites, active } = current;
+  return { display_name, role, sites, active, ...changes };
+}
+
+// The buttons that act on a person or a contact: [data-admin-do].
+const ACTIONS = {
+  password: {
+    ask: "password",
+    run: (p) => send("PUT", `/api/users/${path(p.username)}/password`, {}),
+    done: (p, answer) => showPassword(fmt(t.new_password, { name: p.name }), answer.data.password),
+  },
+  sessions: {
+    ask: "sessions",
+    run: (p) => send("DELETE", `/api/users/${path(p.username)}/sessions`),
+    done: (p) => status(fmt(t.signed_out, { name: p.name })),
+  },
+  deactivate: {
+    ask: "deactivate",
+    run: (p) => send("PUT", `/api/users/${path(p.username)}`, asIs(p, { active: false })),
+    done: (p) => status(fmt(t.deactivated, { name: p.name })),
+  },
+  activate: {
+    run: (p) => send("PUT", `/api/users/${path(p.username)}`, asIs(p, { active: true })),
+    done: (p) => status(fmt(t.activated, { name: p.name })),
+  },
+  "contact-delete": {
+    ask: "contact",
+    run: (c) => send("DELETE", `/api/sites/${path(c.site)}/contacts/${path(c.id)}`),
+    done: () => {},
+  },
+};
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-admin-do]");
+  if (!button || button.disabled) return;
+  const action = ACTIONS[button.dataset.adminDo];
+  const subject = button.dataset.id ? { ...button.dataset } : person();
+  if (action.ask && !(await confirmed(action.ask, subject.name))) return;
+  const errorBox = $("admin-error");
+  errorBox.hidden = true;
+  status("");
+  button.disabled = true;
+  try {
+    const answer = await action.run(subject);
+    if (!answer.ok) {
+      errorBox.textContent = explain(answer.error).message;
+      errorBox.hidden = false;
+      return;
+    }
+    action.done(subject, answer);
+    redraw();
+  } catch {
+    errorBox.textContent = t.offline;
+    errorBox.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// The people list's site filter applies as soon as it changes.
+$("people-filter")?.addEventListener("change", (event) => {
+  const site = event.target.value;
+  location.assign(site ? `/admin?site=${path(site)}` : "/admin");
+});
+
+// --- sites and their contacts -----------------------------------------------------
+
+async function addSite(form) {
+  const code = form.elements.code.value.trim();
+  // As with people: a PUT on a code in use would rename that site.
+  const found = await send("GET", `/api/sites/${path(code)}`);
+  if (found.ok) return formError(form, { field: "code", message: t.code_taken });
+  if (found.status !== 404) return formError(form, explain(found.error));
+  const answer = await send("PUT", `/api/sites/${path(code)}`, { name: form.elements.name.value.trim() });
+  if (!answer.ok) return formError(form, explain(answer.error));
+  settle(form);
+  location.assign(`/admin/sites/${path(code)}`);
+}
+
+async function renameSite(form) {
+  const answer = await send("PUT", `/api/sites/${path(form.dataset.code)}`, { name: form.elements.name.value.trim() });
+  if (!answer.ok) return formError(form, explain(answer.error));
+  settle(form);
+  form.closest("details").open = false;
+  status(t.saved);
+  redraw();
+}
+
+async function saveContact(form) {
+  const data = new FormData(form);
+  // A new contact's id is made at the first tap and kept until it is accepted.
+  const id = form.dataset.id || newId(form);
+  const answer = await send("PUT", `/api/sites/${path(form.dataset.site)}/contacts/${id}`, {
+    name: String(data.get("name")).trim(),
+    phone: String(data.get("phone")).trim(),
+    kind: data.get("kind"),
+    incident_types: data.getAll("incident_types").map(String),
+  });
+  if (!answer.ok) return formError(form, explain(answer.error));
+  form.dataset.id = id; // sent again (back, then save), it is this contact, changed
+  accepted(form);
+  settle(form);
+  location.assign(`/admin/sites/${path(form.dataset.site)}`);
+}
+
+// --- every form ------------------------------------------------------------------
+
+const SUBMIT = {
+  "user-new": addPerson,
+  "user-edit": savePerson,
+  "site-new": addSite,
+  "site-rename": renameSite,
+  contact: saveContact,
+};
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-admin]");
+  if (!form) return;
+  event.preventDefault();
+  const button = form.querySelector("[type=submit]");
+  if (button.disabled) return; // a second tap while the first is on its way
+  button.disabled = true;
+  formError(form, null);
+  status("");
+  try {
+    await SUBMIT[form.dataset.admin](form);
+  } catch {
+    formError(form, { message: t.offline });
+  } finally {
+    button.disabled = false;
+  }
+});

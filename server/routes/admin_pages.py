@@ -1,0 +1,206 @@
+"""The administration pages: people (``/admin``), sites and their emergency
+contacts (``/admin/sites``) and the admin log (``/admin/log``).
+
+Admins change things from these pages, every write through the API
+(``admin.js``); a supervisor sees the people and contacts of their own sites,
+read-only. The pages read the tables directly, as the other pages do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import cast
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server import audit, users
+from server.auth import require_site
+from server.models import AdminLog, ContactKind, Role, Site, SiteContact, User
+from server.sites import contacts_of
+from server.templating import render
+
+MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
+ADMINS = (Role.ADMIN,)
+# Entries of the admin log on one page; "更早" asks for the next ones.
+LOG_PAGE = 50
+
+
+Page = Callable[[Request, User], Awaitable[Response]]
+
+
+def _for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
+    """A page for ``roles``: the login form (and back) without a session, the
+    403 page for anyone else; the handler gets the user."""
+
+    def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            user: User | None = request.state.user
+            if user is None:
+                path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            if user.role not in roles:
+                who = " and ".join(f"{r.value}s" for r in roles)
+                raise HTTPException(403, f"This page is for {who} only.")
+            return await handler(request, user)
+
+        return endpoint
+
+    return wrap
+
+
+async def _visible_sites(user: User) -> list[Site]:
+    query = Site.all() if user.role == Role.ADMIN else user.sites.all()
+    return list(await query.order_by("code"))
+
+
+@_for(*MANAGERS)
+async def people(request: Request, user: User) -> Response:
+    """Everyone (admins, with the form to add a person), or the staff of a
+    supervisor's sites (read-only); filtered by one site."""
+    sites = await _visible_sites(user)
+    # An unknown or foreign site in the address shows everyone visible, not an error.
+    wanted = request.query_params.get("site") or None
+    site = wanted if wanted in {s.code for s in sites} else None
+    listed = await users.list_users(user, site)
+    return render(
+        request,
+        "admin_people.html",
+        people=listed.users,
+        sites=sites,
+        site=site,
+        editing=user.role == Role.ADMIN,
+    )
+
+
+@_for(*ADMINS)
+async def person(request: Request, user: User) -> Response:
+    """One person: their name, role and sites, whether they may log in, a new
+    password, and logging them out everywhere (admins)."""
+    found = await User.get_or_none(username=request.path_params["username"])
+    if found is None:
+        raise HTTPException(404, "No such user.")
+    history = (
+        await AdminLog.filter(target=found.username, action__startswith="user.")
+        .order_by("-id")
+        .limit(10)
+    )
+    return render(
+        request,
+        "admin_person.html",
+        person=await users.admin_out(found),
+        sites=await _visible_sites(user),
+        me=found.id == user.id,
+        history=history,
+    )
+
+
+@_for(*MANAGERS)
+async def site_list(request: Request, user: User) -> Response:
+    """Every site with its staff and contacts counted (admins, who add one
+    here), or a supervisor's own sites."""
+    sites = await _visible_sites(user)
+    ids = [s.id for s in sites]
+    # values_list(flat=True) gives bare values; tortoise types them as tuples.
+    contacts = Counter(
+        cast(
+            "list[int]", await SiteContact.filter(site_id__in=ids).values_list("site_id", flat=True)
+        )
+    )
+    staff = {s.id: await s.users.filter(is_active=True).count() for s in sites}
+    return render(
+        request,
+        "admin_sites.html",
+        sites=sites,
+        contacts=contacts,
+        staff=staff,
+        editing=user.role == Role.ADMIN,
+    )
+
+
+async def _site(request: Request, user: User) -> Site:
+    site = await Site.get_or_none(code=request.path_params["code"])
+    if site is None:
+        raise HTTPException(404, "No such site.")
+    await require_site(user, site)
+    return site
+
+
+@_for(*MANAGERS)
+async def site_page(request: Request, user: User) -> Response:
+    """One site: its emergency contacts (admins add, change and delete them)
+    and its people."""
+    site = await _site(request, user)
+    return render(
+        request,
+        "admin_site.html",
+        site=site,
+        contacts=await contacts_of(site),
+        staff=await site.users.all().order_by("-is_active", "username"),
+        library=request.app.state.playbooks,
+        editing=user.role == Role.ADMIN,
+    )
+
+
+@_for(*ADMINS)
+async def contact_page(request: Request, user: User) -> Response:
+    """The form for one emergency contact of a site: ``new``, or one by its id."""
+    site = await _site(request, user)
+    raw = request.path_params["contact_id"]
+    contact = None
+    if raw != "new":
+        try:
+            contact_id = uuid.UUID(raw)
+        except ValueError:
+            raise HTTPException(404, "No such contact.") from None
+        contact = await SiteContact.get_or_none(id=contact_id, site_id=site.id)
+        if contact is None:
+            raise HTTPException(404, "No such contact.")
+    return render(
+        request,
+        "admin_contact.html",
+        site=site,
+        contact=contact,
+        kinds=list(ContactKind),
+        library=request.app.state.playbooks,
+    )
+
+
+@_for(*ADMINS)
+async def admin_log(request: Request, user: User) -> Response:
+    """What admins changed, newest first; ``?before=`` an entry id for earlier ones."""
+    raw = request.query_params.get("before", "")
+    if raw and not raw.isdigit():
+        raise HTTPException(400, f"before must be an entry number, not {raw!r}.")
+    before = int(raw) if raw else None
+    entries = await audit.recent(LOG_PAGE, before)
+    return render(
+        request,
+        "admin_log.html",
+        entries=entries,
+        before=before,
+        earlier=entries[-1].id if len(entries) == LOG_PAGE else None,
+        library=request.app.state.playbooks,
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/admin", people, methods=["GET"], include_in_schema=False),
+    Route("/admin/users/{username}", person, methods=["GET"], include_in_schema=False),
+    Route("/admin/sites", site_list, methods=["GET"], include_in_schema=False),
+    Route("/admin/sites/{code}", site_page, methods=["GET"], include_in_schema=False),
+    Route(
+        "/admin/sites/{code}/contacts/{contact_id}",
+        contact_page,
+        methods=["GET"],
+        include_in_schema=False,
+    ),
+    Route("/admin/log", admin_log, methods=["GET"], include_in_schema=False),
+]
