@@ -36,6 +36,7 @@ from server.reminders import Reminders
 from server.routes import (
     action_pages,
     admin_pages,
+    contact_pages,
     dashboard,
     export,
     followup,
@@ -141,6 +142,7 @@ def create_app(
         *photos.routes,
         *push.routes,
         *report_pages.routes,
+        *contact_pages.routes,
         *action_pages.routes,
         *admin_pages.routes,
         *print_report.routes,

@@ -16,7 +16,8 @@ from server.paths import PWA_DIR
 from server.templating import render
 
 # Pages every logged-in phone keeps, besides each playbook guide and report flow.
-SHELL_PAGES = ("/", "/new", "/reports", "/outbox", "/playbooks", "/me")
+# /contacts (通讯录): the numbers to call are most needed where there is no signal.
+SHELL_PAGES = ("/", "/new", "/reports", "/outbox", "/playbooks", "/me", "/contacts")
 
 
 def safe_next(target: str | None) -> str:

@@ -29,6 +29,7 @@ from server.models import (
 from server.report_shapes import load_record, load_review
 from server.review import unfinished
 from server.routes.action_pages import open_actions
+from server.routes.contact_pages import calls_for
 from server.templating import render
 
 
@@ -193,6 +194,8 @@ async def report_flow(request: Request) -> Response:
         "report.html",
         incident=incident,
         sites=sites,
+        # The sites' own numbers for this incident, beside 110/120/119.
+        calls=await calls_for(sites, incident.id),
         playbook_version=request.app.state.playbooks.version,
     )
 
