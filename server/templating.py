@@ -6,6 +6,8 @@ request in the template context, so one environment serves every language.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,10 +16,12 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
+from starlette.types import Receive, Scope, Send
 
 from server.auth import csrf_token, set_csrf_cookie
 from server.build import build_id
 from server.i18n import LANGUAGES, translations
+from server.models import Site, User
 from server.paths import TEMPLATE_DIR
 
 
@@ -60,12 +64,66 @@ def _environment() -> jinja2.Environment:
 templates = Jinja2Templates(env=_environment())
 
 
+async def contacts_version(user: User) -> str:
+    """A short hash of the user's sites and their emergency contacts.
+
+    Every logged-in page carries it (``<body data-contacts>``) and app.js
+    compares it with the version of the pages the phone kept, so the first
+    page opened with signal after a contact is added, changed or removed keeps
+    them all again; otherwise a new number would reach the phone only at its
+    next app start.
+
+    Why the rows themselves rather than a count and the newest ``updated_at``:
+    a contact is changed with a queryset ``update()``, which leaves
+    ``auto_now`` alone, so that pair would miss a changed number; and a site
+    renamed or joined changes the kept pages too. It is one small query per
+    page (a handful of contacts per site), no more than the pages already make.
+    """
+    rows = await Site.filter(users__id=user.id).values_list(
+        "code",
+        "name",
+        "contacts__id",
+        "contacts__name",
+        "contacts__phone",
+        "contacts__kind",
+        "contacts__incident_types",
+    )
+    text = json.dumps(sorted([str(v) for v in row] for row in rows), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _LoggedInPage(HTMLResponse):
+    """A logged-in page, drawn when it is sent: that is where the contacts
+    version (a query) can be awaited, so ``render`` stays a plain call."""
+
+    def __init__(self, name: str, context: dict[str, Any], status_code: int) -> None:
+        self.template = templates.get_template(name)
+        self.context = context
+        super().__init__(b"", status_code)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.context["contacts_version"] = await contacts_version(self.context["user"])
+        self.body = self.render(self.template.render(self.context))
+        self.headers["content-length"] = str(len(self.body))
+        await super().__call__(scope, receive, send)
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render page ``name`` in the request's language, with the CSRF token at hand."""
+    """Render page ``name`` in the request's language, with the CSRF token at hand.
+
+    A logged-in page that may be kept (not an error) also carries the
+    contacts version of the user's sites (see :func:`contacts_version`).
+    """
     lang = request.state.lang
     context.setdefault("user", getattr(request.state, "user", None))
     context.update(lang=lang, csrf_token=csrf_token(request))
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response: HTMLResponse
+    if context["user"] is not None and status_code < 400:
+        response = _LoggedInPage(name, {**context, "request": request}, status_code)
+    else:
+        # Error pages are drawn at once, as before: they must never fail, and
+        # the service worker keeps none of them.
+        response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers.setdefault("Cache-Control", "no-cache")
     set_csrf_cookie(request, response)
     return response

@@ -100,12 +100,21 @@ function offerUpdate(worker) {
 }
 
 function warm(registration) {
+  // Once per browser session, and again whenever the contacts of the user's
+  // sites change: data-contacts is a hash of them that the server puts on
+  // every logged-in page, so the first page opened with signal after an admin
+  // adds a number keeps every page again (the report flows offline offer it
+  // too). The key holds the version last kept, rather than naming it, so a
+  // number added and removed again (back to an earlier hash) is noticed too.
+  // Error pages carry no version: they leave the pages as they are.
   const key = `onsite-warm-${body.dataset.build}-${body.dataset.user}`;
+  const contacts = body.dataset.contacts;
+  const kept = sessionStorage.getItem(key);
   const done = () => { document.documentElement.dataset.offlineReady = "true"; body.dispatchEvent(new Event("offline-ready")); };
-  if (sessionStorage.getItem(key)) return done();
+  if (kept !== null && (contacts === undefined || kept === contacts)) return done();
   navigator.serviceWorker.addEventListener("message", (event) => {
     if (event.data?.type === "warmed") {
-      sessionStorage.setItem(key, "1");
+      sessionStorage.setItem(key, contacts ?? "");
       done();
     }
   });
