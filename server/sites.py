@@ -197,7 +197,8 @@ async def put_contact(
             contact = await SiteContact.create(id=cid, site_id=site.id, **wanted)
             await audit.record(actor, "contact.create", code, id=str(cid), **logged)
         else:
-            await SiteContact.filter(id=cid).update(**wanted)
+            # A queryset update skips auto_now: the time is set here.
+            await SiteContact.filter(id=cid).update(**wanted, updated_at=ctx.clock())
             await audit.record(actor, "contact.change", code, id=str(cid), **logged)
             contact = await SiteContact.get(id=cid)
     return Written(ContactOut.of(contact), created=found is None)
