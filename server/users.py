@@ -109,16 +109,19 @@ class UserList(Shape):
     users: list[UserAdminOut]
 
 
-async def admin_out(user: User) -> UserAdminOut:
-    sites = await user.sites.all().order_by("code")
+def _admin_view(user: User, sites: list[Site]) -> UserAdminOut:
     return UserAdminOut(
         username=user.username,
         display_name=user.display_name,
         role=user.role,
-        sites=[SiteRef.of(s) for s in sites],
+        sites=[SiteRef.of(s) for s in sorted(sites, key=lambda s: s.code)],
         active=user.is_active,
         created_at=user.created_at,
     )
+
+
+async def admin_out(user: User) -> UserAdminOut:
+    return _admin_view(user, list(await user.sites.all()))
 
 
 async def list_users(viewer: User, site: str | None) -> UserList:
@@ -133,19 +136,7 @@ async def list_users(viewer: User, site: str | None) -> UserList:
     elif viewer.role != Role.ADMIN:
         query = query.filter(sites__id__in=await viewer.site_ids())
     people = await query.distinct().order_by("username").prefetch_related("sites")
-    return UserList(
-        users=[
-            UserAdminOut(
-                username=u.username,
-                display_name=u.display_name,
-                role=u.role,
-                sites=[SiteRef.of(s) for s in sorted(u.sites, key=lambda s: s.code)],
-                active=u.is_active,
-                created_at=u.created_at,
-            )
-            for u in people
-        ]
-    )
+    return UserList(users=[_admin_view(u, list(u.sites)) for u in people])
 
 
 async def _sites(codes: list[str], role: Role) -> list[Site]:
