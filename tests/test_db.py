@@ -8,6 +8,7 @@ from server import db
 from server import settings as settings_mod
 
 EXPECTED_TABLES = {
+    "alert_channel",
     "site_contact",
     "admin_log",
     "site",

@@ -5,7 +5,15 @@ review: 分析 answers and 改善 actions; push: devices and the delivery queue.
 """
 
 from server.models.people import AdminLog, ContactKind, Role, Site, SiteContact, User
-from server.models.push import DeliveryStatus, PushAttempt, PushDelivery, PushSubscription
+from server.models.push import (
+    AlertChannel,
+    ChannelEvent,
+    ChannelKind,
+    DeliveryStatus,
+    PushAttempt,
+    PushDelivery,
+    PushSubscription,
+)
 from server.models.reports import (
     Event,
     Photo,
@@ -18,6 +26,9 @@ from server.models.reports import (
 from server.models.review import ActionStatus, AnalysisAnswer, CorrectiveAction, Verdict
 
 __all__ = [
+    "AlertChannel",
+    "ChannelEvent",
+    "ChannelKind",
     "AdminLog",
     "ContactKind",
     "SiteContact",

@@ -1,15 +1,17 @@
-"""Web Push: devices, the durable queue of messages, and the log of attempts."""
+"""Alerts: Web Push devices, sites' work-chat robots (WeCom, DingTalk), the durable
+queue of messages to either, and the log of attempts."""
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
-from server.models.people import User
-from server.models.reports import Report
+from server.models.people import Site, User
+from server.models.reports import Report, Severity
 
 
 class DeliveryStatus(StrEnum):
@@ -39,6 +41,50 @@ class PushSubscription(Model):
         table = "push_subscription"
 
 
+class ChannelKind(StrEnum):
+    WECOM = "wecom"  # 企业微信 group robot
+    DINGTALK = "dingtalk"  # 钉钉 custom robot
+
+
+class ChannelEvent(StrEnum):
+    """What besides new reports a channel is told of."""
+
+    ESCALATED = "escalated"
+    REPAIRED = "repaired"
+    OVERDUE = "overdue"
+
+
+class AlertChannel(Model):
+    """A site's work-chat group robot that alerts reach, beside Web Push."""
+
+    id = fields.UUIDField(primary_key=True)
+    site: fields.ForeignKeyRelation[Site] = fields.ForeignKeyField(
+        "onsite.Site", related_name="channels", on_delete=fields.CASCADE
+    )
+    site_id: int
+    kind = fields.CharEnumField(ChannelKind, max_length=16)
+    name = fields.CharField(max_length=100)
+    # The robot's webhook: its key (WeCom) or access_token (DingTalk) is in it,
+    # so it is shown whole only to admins.
+    webhook_url = fields.CharField(max_length=1000)
+    # DingTalk 加签: the signing secret, when the robot uses it.
+    secret = fields.CharField(max_length=200, default="", db_default="")
+    # New reports at or above this severity; null: no new reports.
+    min_severity = fields.CharEnumField(Severity, max_length=16, null=True)
+    events: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
+    language = fields.CharField(max_length=8, default="zh-CN", db_default="zh-CN")
+    active = fields.BooleanField(default=True, db_default=True)
+    last_sent_at = fields.DatetimeField(null=True)
+    # What the service said the last time it refused (its errcode and errmsg).
+    last_error = fields.CharField(max_length=500, default="", db_default="")
+    last_error_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "alert_channel"
+
+
 class PushDelivery(Model):
     """A push message waiting for, or done with, delivery: survives restarts."""
 
@@ -49,6 +95,11 @@ class PushDelivery(Model):
     report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
         "onsite.Report", related_name="push_deliveries", null=True, on_delete=fields.SET_NULL
     )
+    # A message to a work-chat robot instead of a device (subscription is null).
+    channel: fields.ForeignKeyNullableRelation[AlertChannel] = fields.ForeignKeyField(
+        "onsite.AlertChannel", related_name="deliveries", null=True, on_delete=fields.SET_NULL
+    )
+    channel_id: uuid.UUID | None
     endpoint = fields.CharField(max_length=1000)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     urgency = fields.CharField(max_length=16, default="normal")
