@@ -7,9 +7,15 @@ of them would measure the receiver, not us). Prints the time from the
 guard's PUT to the last delivery, and the encryption cost per message
 measured alone.
 
-    .venv/bin/python bench/push.py [--subscriptions 1000]
+    .venv/bin/python bench/push.py [--subscriptions 1000] [--sites 100]
 
 Target (issue 7): < 3 s end to end.
+
+Then the group robots (issue 15): 100 sites, each with a WeCom and a signed
+DingTalk channel on a local receiver in a process of its own
+(tests/channel_receiver.py, which checks each signature and message shape),
+one critical report per site at once; prints the time from the first PUT to
+the last message in a group.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.app import create_app  # noqa: E402
-from server.models import PushSubscription, Role, Site, User  # noqa: E402
+from server.models import AlertChannel, PushSubscription, Role, Site, User  # noqa: E402
 from server.passwords import hash_password  # noqa: E402
 from server.settings import load  # noqa: E402
 
@@ -151,9 +157,95 @@ async def run(count: int, runs: int, origin: str, subscriptions: list[dict]) -> 
     print(f"  encryption + VAPID JWT {statistics.median(times):.2f} ms per message (median of 300)")
 
 
+def start_robots(count: int) -> tuple[subprocess.Popen, str, list[dict]]:
+    """WeCom and DingTalk robots, in a process of their own."""
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "tests.channel_receiver", "--robots", str(count)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    started = json.loads(receiver.stdout.readline())
+    return receiver, started["host"], started["robots"]
+
+
+async def run_channels(sites: int, runs: int, host: str, robots: list[dict]) -> None:
+    """One critical report per site at once; each site has two group robots."""
+    elapsed_runs, put_runs = [], []
+    for run_no in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = load(
+                {"ONSITE_CHANNEL_HOSTS": host, "ONSITE_PUBLIC_URL": "https://onsite.example.com"},
+                data_dir=Path(tmp),
+                secret_key="bench",
+            )
+            app = create_app(settings)
+            async with LifespanManager(app):
+                guard = await User.create(
+                    username="guard", role=Role.GUARD, password_hash=hash_password("bench-pw")
+                )
+                for n in range(sites):
+                    site = await Site.create(code=f"s{n}", name=f"压测小区{n}")
+                    await guard.sites.add(site)
+                    for robot in robots[2 * n : 2 * n + 2]:
+                        await AlertChannel.create(
+                            id=uuid.uuid4(),
+                            site=site,
+                            kind=robot["kind"],
+                            name=f"{robot['kind']} {n}",
+                            webhook_url=robot["url"],
+                            secret=robot["secret"],
+                            min_severity="high",
+                            events=["escalated"],
+                        )
+                lift = next(
+                    i.id for i in app.state.playbooks.incidents() if i.title.zh == "电梯困人事件"
+                )
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+                    await c.post(
+                        "/api/session",
+                        headers=CSRF,
+                        json={"username": "guard", "password": "bench-pw"},
+                    )
+
+                    async def put(n: int, incident: str = lift) -> float:
+                        body = {
+                            "site": f"s{n}",
+                            "incident_type": incident,
+                            "severity": "critical",
+                            "occurred_at": datetime.now(UTC).isoformat(),
+                            "location": {"text": "3栋 电梯"},
+                        }
+                        t0 = time.time()
+                        response = await c.put(
+                            f"/api/reports/{uuid.uuid4()}", json=body, headers=CSRF
+                        )
+                        assert response.status_code == 201, response.text
+                        return (time.time() - t0) * 1000
+
+                    origin = f"http://{host}"
+                    async with httpx.AsyncClient(base_url=origin, timeout=120) as robots_at:
+                        started = time.time()
+                        puts = await asyncio.gather(*(put(n) for n in range(sites)))
+                        wait = {"count": 2 * sites * (run_no + 1)}
+                        done = (await robots_at.get("/wait", params=wait)).json()
+                assert not done["errors"], done["errors"]
+                elapsed_runs.append(done["last_at"] - started)
+                put_runs.append(statistics.median(puts))
+    elapsed = statistics.median(elapsed_runs)
+    each = ", ".join(f"{e:.2f}" for e in elapsed_runs)
+    print(f"{sites} sites x (1 WeCom + 1 signed DingTalk robot), one critical report per site")
+    print(f"  guard's PUT answered in {statistics.median(put_runs):.1f} ms (median, 100 at once)")
+    print(f"  last group message after {elapsed:.2f} s median of {runs} runs ({each} s)")
+    print(f"  received {done['received']} of {2 * sites * runs}, every signature checked, 0 errors")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscriptions", type=int, default=1000)
+    parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     receiver, origin, subscriptions = start_receiver(args.subscriptions)
@@ -162,3 +254,11 @@ if __name__ == "__main__":
     finally:
         receiver.stdin.close()
         receiver.wait(10)
+    if not args.sites:
+        sys.exit(0)
+    robots_process, host, robots = start_robots(2 * args.sites)
+    try:
+        asyncio.run(run_channels(args.sites, args.runs, host, robots))
+    finally:
+        robots_process.stdin.close()
+        robots_process.wait(10)

@@ -36,6 +36,7 @@ from server.reminders import Reminders
 from server.routes import (
     action_pages,
     admin_pages,
+    channels,
     contact_pages,
     dashboard,
     export,
@@ -134,6 +135,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *session.routes,
         *sites.routes,
+        *channels.routes,
         *users.routes,
         *reports.routes,
         *followup.routes,

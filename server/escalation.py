@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from server.context import Context
 from server.models import Event, Report, ReportStatus, Site
-from server.push.queue import notify_escalation
+from server.push.queue import notify_escalation, tell_channels
 
 log = logging.getLogger("onsite.escalation")
 
@@ -93,6 +93,7 @@ class Escalator:
             queued = await notify_escalation(
                 report, site, self.ctx.library.titles(report.incident_type)
             )
+            queued += await tell_channels(self.ctx, report, site, "escalated")
         log.info(
             "escalated report %s (%s, %g min): %d pushes",
             report.id,

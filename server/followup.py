@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from server.context import Context
 from server.errors import ApiError, invalid
 from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Role, Site, User
-from server.push.queue import notify_assignment, notify_repaired, notify_reply
+from server.push.queue import notify_assignment, notify_repaired, notify_reply, tell_channels
 from server.report_shapes import ReportOut, report_out
 from server.reports import parse_report_id
 from server.review import unfinished
@@ -229,6 +229,11 @@ async def mark_repaired(
             "Add a photo of the finished repair (kind repair_after) before marking it repaired.",
         )
     title = ctx.library.titles(report.incident_type)
+
+    async def notify(r: Report, site: Site) -> int:
+        # The site's supervisors' devices, and its group robots told of repairs.
+        return await notify_repaired(r, site, title) + await tell_channels(ctx, r, site, "repaired")
+
     return await _change(
         ctx,
         user,
@@ -238,7 +243,7 @@ async def mark_repaired(
         fields={"status": S.REPAIRED, "repaired_at": ctx.clock(), "repair_note": note},
         event=("repaired", {"note": note}),
         done=done,
-        notify=lambda r, site: notify_repaired(r, site, title),
+        notify=notify,
     )
 
 

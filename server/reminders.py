@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 
 from server.context import Context
 from server.models import ActionStatus, CorrectiveAction, Event, Report, ReportStatus
-from server.push.queue import notify_action
+from server.push.queue import notify_action, tell_channels
 
 log = logging.getLogger("onsite.reminders")
 
@@ -105,6 +105,7 @@ class Reminders:
             queued = await notify_action(
                 report, report.site, owner, "overdue", self.ctx.library.titles(report.incident_type)
             )
+            queued += await tell_channels(self.ctx, report, report.site, "overdue", owner=owner)
         log.info(
             "reminded %s of overdue action %s (due %s): %d pushes",
             owner.username,

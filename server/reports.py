@@ -27,7 +27,7 @@ from server.auth import require_site
 from server.context import Context
 from server.errors import ApiError, invalid
 from server.models import Event, Report, ReportStatus, ReportStep, Role, Severity, Site, User
-from server.push.queue import notify_new_report
+from server.push.queue import notify_new_report, tell_channels
 from server.report_shapes import (
     RELATED,
     ReportOut,
@@ -289,6 +289,7 @@ async def put_report(
             if steps:
                 await ReportStep.bulk_create(steps)
             queued = await notify_new_report(report, site, incident.title.as_dict())
+            queued += await tell_channels(ctx, report, site, "new", reporter=user)
     except IntegrityError:
         existing = await Report.get_or_none(id=rid)
         if existing is None:

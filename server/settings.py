@@ -8,6 +8,7 @@ checked against :data:`SPECS` by a test, so the two cannot drift apart.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,25 @@ def _positive(value: str) -> int:
 def _language(value: str) -> str:
     if value not in ("zh-CN", "en"):
         raise ValueError(f"zh-CN or en, not {value!r}")
+    return value
+
+
+def _hosts(value: str) -> tuple[str, ...]:
+    """``host`` or ``host:port`` entries, comma-separated, lower case."""
+    hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+    for host in hosts:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?", host):
+            raise ValueError(f"{host!r} is not a host name or host:port")
+    return hosts
+
+
+def _public_url(value: str) -> str:
+    """Empty, or the app's https origin (and path prefix), without a trailing slash."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?", value):
+        raise ValueError(f"an https:// address like https://onsite.example.com, not {value!r}")
     return value
 
 
@@ -123,6 +143,21 @@ SPECS: dict[str, Spec] = {
     "vapid_subject": Spec(
         "ONSITE_VAPID_SUBJECT", "mailto:onsite@localhost", "Contact the push services may use."
     ),
+    "channel_hosts": Spec(
+        "ONSITE_CHANNEL_HOSTS",
+        "qyapi.weixin.qq.com,oapi.dingtalk.com",
+        "Hosts a WeCom or DingTalk channel's webhook may point at, comma-separated "
+        "(https only; http only to 127.0.0.1 when it is listed, for tests).",
+        _hosts,
+    ),
+    "public_url": Spec(
+        "ONSITE_PUBLIC_URL",
+        "",
+        "The app's own https address, e.g. https://onsite.example.com, for the links in "
+        "channel messages; empty means relative links (/reports/ID), which a chat app "
+        "cannot open.",
+        _public_url,
+    ),
     "debug": Spec(
         "ONSITE_DEBUG", "false", "Show tracebacks in responses (never in production).", _bool
     ),
@@ -147,6 +182,8 @@ class Settings:
     photo_workers: int
     vapid_private_key: str
     vapid_subject: str
+    channel_hosts: tuple[str, ...]
+    public_url: str
     debug: bool
 
     @property

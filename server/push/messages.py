@@ -36,6 +36,7 @@ _TEXT = {
         "body": "{site} · {location}",
         "test": "测试通知",
         "test_body": "推送通知工作正常。",
+        "channel_test": "测试消息",
     },
     "en": {
         "new": "New incident: {title}",
@@ -49,6 +50,7 @@ _TEXT = {
         "body": "{site} · {location}",
         "test": "Test notification",
         "test_body": "Push notifications work.",
+        "channel_test": "Test message",
     },
 }
 
@@ -62,13 +64,19 @@ def payload(kind: str, report: Report, title: dict[str, str], site: str, lang: s
     text = _TEXT[lang]
     body = text["body"].format(site=site, location=report.location_text or "—")
     return {
-        "title": text[kind].format(title=title[lang]),
+        "title": heading(kind, title[lang], lang),
         "body": body[:300],
         "url": f"/reports/{report.id}",
         "report_id": str(report.id),
         "severity": report.severity.value,
         "kind": kind,
     }
+
+
+def heading(kind: str, title: str, lang: str) -> str:
+    """The first line of an alert of ``kind`` about the incident ``title``, in ``lang``
+    (a device's notification title, a channel message's heading)."""
+    return _TEXT[lang][kind].format(title=title)
 
 
 def test_message(lang: str) -> Message:

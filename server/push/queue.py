@@ -1,4 +1,5 @@
-"""Who is told what: a delivery row per device, in the database before any send.
+"""Who is told what: a delivery row per device or group robot, in the database
+before any send.
 
 The rows are the durable outbox of every push; :mod:`server.push.worker`
 sends them. Queued inside the caller's transaction, an alert exists exactly
@@ -9,9 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from server.models import PushDelivery, PushSubscription, Report, Role, Severity, Site, User
+from server.models import (
+    AlertChannel,
+    PushDelivery,
+    PushSubscription,
+    Report,
+    ReportStep,
+    Role,
+    Severity,
+    Site,
+    User,
+)
+from server.push import channels
 from server.push.messages import TTL, URGENCY, Message, payload, test_message
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+# Severities from the highest: a channel told of "high" hears of "critical" too.
+RANK = {
+    s: i for i, s in enumerate((Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW))
+}
+# A channel message's topic: "test" for an admin's test message (sent even to
+# an inactive channel), else the report's.
+TEST_TOPIC = "test"
 
 
 async def notify_new_report(report: Report, site: Site, title: dict[str, str]) -> int:
@@ -111,3 +135,115 @@ async def _queue(
     if rows:
         await PushDelivery.bulk_create(rows)
     return len(rows)
+
+
+# --- group robots ---------------------------------------------------------------
+
+
+async def tell_channels(
+    ctx: Context,
+    report: Report,
+    site: Site,
+    kind: str,
+    *,
+    owner: User | None = None,
+    reporter: User | None = None,
+) -> int:
+    """Queue a message to each active channel of ``site`` that is told of
+    ``kind`` (``new`` by its severity; ``escalated``, ``repaired``,
+    ``overdue`` by its events), in the channel's language."""
+    found = await AlertChannel.filter(site_id=site.id, active=True)
+    if kind == "new":
+        told = [
+            c
+            for c in found
+            if c.min_severity is not None and RANK[report.severity] <= RANK[c.min_severity]
+        ]
+    else:
+        told = [c for c in found if kind in (c.events or [])]
+    if not told:
+        return 0
+    facts = await _facts(ctx, report, site, kind, owner, reporter)
+    now = datetime.now(UTC)
+    rows = [
+        _row(
+            channel,
+            channels.report_message(channel.kind, channel.language, facts, ctx.settings.timezone),
+            report=report,
+            topic=report.id.hex[:32],
+            now=now,
+        )
+        for channel in told
+    ]
+    await PushDelivery.bulk_create(rows)
+    return len(rows)
+
+
+async def enqueue_channel_test(channel: AlertChannel, ctx: Context) -> int:
+    """A test message to ``channel``, active or not, in its language."""
+    site = await Site.get(id=channel.site_id)
+    message = channels.test_message(
+        channel.kind, channel.language, channel.name, site.name, _link(ctx, "/")
+    )
+    await _row(channel, message, report=None, topic=TEST_TOPIC, now=datetime.now(UTC)).save()
+    return 1
+
+
+def _row(
+    channel: AlertChannel, message: Message, *, report: Report | None, topic: str, now: datetime
+) -> PushDelivery:
+    # The webhook is read from the channel when the message is sent (an admin
+    # may fix it meanwhile); the row names the robot, never its key.
+    return PushDelivery(
+        channel_id=channel.id,
+        report=report,
+        endpoint=f"{channel.kind.value}:{channel.id}",
+        payload=message,
+        urgency=URGENCY[report.severity] if report else "normal",
+        ttl_seconds=TTL[report.severity] if report else TTL[Severity.LOW],
+        topic=topic,
+        next_attempt_at=now,
+    )
+
+
+def _link(ctx: Context, path: str) -> str:
+    """``path`` in the app, absolute when the app knows its address."""
+    return f"{ctx.settings.public_url}{path}"
+
+
+async def _facts(
+    ctx: Context,
+    report: Report,
+    site: Site,
+    kind: str,
+    owner: User | None,
+    reporter: User | None,
+) -> channels.Facts:
+    incident = ctx.library.incident(report.incident_type)
+    ticked = await ReportStep.filter(report_id=report.id).order_by("step_index")
+    steps: list[dict[str, str]] = []
+    if incident is not None:
+        handling = incident.handling
+        steps = [
+            handling[s.step_index].text.as_dict() for s in ticked if s.step_index < len(handling)
+        ]
+    if reporter is None:
+        reporter = await User.get_or_none(id=report.reporter_id)
+    return channels.Facts(
+        kind=kind,
+        title=ctx.library.titles(report.incident_type),
+        severity=report.severity,
+        site=site.name,
+        location=report.location_text or "",
+        reporter=_name(reporter),
+        occurred_at=report.occurred_at,
+        steps=tuple(steps),
+        url=_link(ctx, f"/reports/{report.id}"),
+        owner=_name(owner) if owner else "",
+    )
+
+
+def _name(user: User | None) -> str:
+    if user is None:
+        return "—"
+    return user.display_name or user.username

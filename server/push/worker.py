@@ -5,6 +5,11 @@ package; delivery is ours, over one shared ``httpx.AsyncClient``. The worker
 claims due rows with a lease, sends them with bounded concurrency, retries
 429 and 5xx with backoff (honouring Retry-After), deletes subscriptions the
 push service says are gone (404, 410), and logs every attempt.
+
+Rows for a work-chat robot (WeCom, DingTalk: :mod:`server.push.channels`) go
+one at a time per robot, in order, at most 20 a minute, over a client and
+slots of their own: a robot that hangs holds one slot for one timeout, and
+what waits behind it is put off with it, never sent around it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ import contextlib
 import logging
 import random
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -24,13 +32,24 @@ from tortoise.transactions import in_transaction
 from webpush import WebPushSubscription
 
 from server.context import utcnow
-from server.models import DeliveryStatus, PushAttempt, PushDelivery, PushSubscription
+from server.models import (
+    AlertChannel,
+    DeliveryStatus,
+    PushAttempt,
+    PushDelivery,
+    PushSubscription,
+)
+from server.push import channels
+from server.push.queue import TEST_TOPIC
 from server.push.vapid import Vapid
 
 log = logging.getLogger("onsite.push")
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
+PACE_WINDOW = timedelta(seconds=60)
+# A robot's row names it by kind and id (server.push.queue), never by its URL.
+ROBOT_ENDPOINTS = ("wecom:", "dingtalk:")
 
 
 Backoff = Callable[[int], float]
@@ -52,13 +71,26 @@ def retry_after(response: httpx.Response, now: datetime) -> float | None:
     return None
 
 
-async def record(outcomes: list[tuple[PushDelivery, PushAttempt]], now: datetime) -> None:
-    """Store what happened to each message: the attempt log and the new state."""
+@dataclass
+class Outcome:
+    """What became of one claimed message, for the recorder."""
+
+    delivery: PushDelivery
+    # The attempt's log line; None when the message was only put off (a robot's
+    # pace, or what waited behind a robot that failed), not tried.
+    attempt: PushAttempt | None
+    # A robot's delivery: "" when it was sent, else what its service said.
+    channel_note: str | None = None
+
+
+async def record(outcomes: list[Outcome], now: datetime) -> None:
+    """Store what happened to each message: the attempt log, the new state, and
+    for a robot when it last sent or why it last refused."""
     by_status: dict[DeliveryStatus, list[PushDelivery]] = {}
-    for delivery, _ in outcomes:
-        by_status.setdefault(delivery.status, []).append(delivery)
+    for outcome in outcomes:
+        by_status.setdefault(outcome.delivery.status, []).append(outcome.delivery)
     async with in_transaction():
-        await PushAttempt.bulk_create([attempt for _, attempt in outcomes])
+        await PushAttempt.bulk_create([o.attempt for o in outcomes if o.attempt is not None])
         for status, deliveries in by_status.items():
             if status == DeliveryStatus.PENDING:
                 for d in deliveries:  # each waits its own backoff
@@ -66,12 +98,49 @@ async def record(outcomes: list[tuple[PushDelivery, PushAttempt]], now: datetime
                         attempts=d.attempts, next_attempt_at=d.next_attempt_at, updated_at=now
                     )
                 continue
-            await PushDelivery.filter(id__in=[d.id for d in deliveries]).update(
-                status=status, attempts=F("attempts") + 1, updated_at=now
-            )
-        gone = [d.endpoint for d in by_status.get(DeliveryStatus.GONE, [])]
+            tried = [o.delivery.id for o in outcomes if o.delivery.status == status and o.attempt]
+            untried = [d.id for d in deliveries if d.id not in set(tried)]
+            if tried:
+                await PushDelivery.filter(id__in=tried).update(
+                    status=status, attempts=F("attempts") + 1, updated_at=now
+                )
+            if untried:  # a robot's message whose channel was removed
+                await PushDelivery.filter(id__in=untried).update(status=status, updated_at=now)
+        gone = [d.endpoint for d in by_status.get(DeliveryStatus.GONE, []) if not d.channel_id]
         if gone:
             await PushSubscription.filter(endpoint__in=gone).delete()
+        sent = {o.delivery.channel_id for o in outcomes if o.channel_note == ""}
+        if sent:
+            await AlertChannel.filter(id__in=list(sent)).update(last_sent_at=now)
+        for outcome in outcomes:
+            if outcome.channel_note:
+                await AlertChannel.filter(id=outcome.delivery.channel_id).update(
+                    last_error=outcome.channel_note[:500], last_error_at=now
+                )
+
+
+@dataclass
+class Robot:
+    """A work-chat robot's pace, as this server sends to it."""
+
+    busy: bool = False  # a message is on its way: the next waits
+    started: deque[datetime] = field(default_factory=deque)  # the last sends' times
+    # Left alone until then: the service said "too fast", or a message to it
+    # waits for its retry (nothing newer overtakes it).
+    held_until: datetime | None = None
+    waiting: deque[PushDelivery] = field(default_factory=deque)
+
+    def free_at(self, now: datetime) -> datetime:
+        """When the next message may go: after a hold, and at most
+        ``channels.PER_MINUTE`` started in any minute."""
+        while self.started and self.started[0] <= now - PACE_WINDOW:
+            self.started.popleft()
+        free = now
+        if len(self.started) >= channels.PER_MINUTE:
+            free = self.started[0] + PACE_WINDOW
+        if self.held_until and self.held_until > free:
+            free = self.held_until
+        return free
 
 
 class Deliverer:
@@ -98,14 +167,24 @@ class Deliverer:
         self.poll = poll
         self.wake = asyncio.Event()
         self.client: httpx.AsyncClient | None = None
+        # Robots: their own client and slots, so a hung one never holds up a push.
+        self.robot_client: httpx.AsyncClient | None = None
+        self.robot_slots = asyncio.Semaphore(concurrency)
+        self.robots: dict[uuid.UUID, Robot] = {}
         self._task: asyncio.Task | None = None
         self._recording: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
-        self._outcomes: asyncio.Queue[tuple[PushDelivery, PushAttempt] | None] = asyncio.Queue()
+        self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self._unrecorded = 0  # outcomes sent but not yet written down
 
     async def start(self) -> None:
         self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout, connect=5.0),
+            limits=httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            ),
+        )
+        self.robot_client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout, connect=5.0),
             limits=httpx.Limits(
                 max_connections=self.concurrency, max_keepalive_connections=self.concurrency
@@ -129,13 +208,18 @@ class Deliverer:
                 await asyncio.wait_for(self._recording, timeout=5)
             except TimeoutError:
                 log.warning("push outcomes not all written at shutdown; they will be resent")
-        if self.client:
-            await self.client.aclose()
+        for client in (self.client, self.robot_client):
+            if client:
+                await client.aclose()
 
     @property
     def idle(self) -> bool:
         """Nothing being sent, and every outcome written down."""
-        return not self._in_flight and self._unrecorded == 0
+        return (
+            not self._in_flight
+            and self._unrecorded == 0
+            and not any(r.busy or r.waiting for r in self.robots.values())
+        )
 
     def kick(self) -> None:
         """Wake the worker now (a report was just made)."""
@@ -153,6 +237,9 @@ class Deliverer:
                 log.exception("claiming push deliveries failed")
                 claimed = []
             for delivery in claimed:
+                if delivery.endpoint.startswith(ROBOT_ENDPOINTS):
+                    self._to_robot(delivery)
+                    continue
                 await self.semaphore.acquire()
                 task = asyncio.create_task(self._send_one(delivery))
                 in_flight.add(task)
@@ -173,7 +260,7 @@ class Deliverer:
         now = self.clock()
         due = list(
             await PushDelivery.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
+            .order_by("next_attempt_at", "id")  # ties: as queued (a robot's order)
             .limit(limit)
             .values_list("id", flat=True)
         )
@@ -183,9 +270,11 @@ class Deliverer:
         await PushDelivery.filter(
             Q(id__in=due) & Q(status=DeliveryStatus.PENDING) & Q(next_attempt_at__lte=now)
         ).update(next_attempt_at=stamp)
-        return await PushDelivery.filter(id__in=due, next_attempt_at=stamp).prefetch_related(
-            "subscription"
+        ours = await PushDelivery.filter(id__in=due, next_attempt_at=stamp).prefetch_related(
+            "subscription", "channel"
         )
+        place = {id_: n for n, id_ in enumerate(due)}
+        return sorted(ours, key=lambda d: place[d.id])  # in the order they were due
 
     async def _send_one(self, delivery: PushDelivery) -> None:
         """Send one message; what happened goes to the recorder (below)."""
@@ -228,8 +317,11 @@ class Deliverer:
             error=error,
             duration_ms=int((time.perf_counter() - started) * 1000),
         )
+        self._put(Outcome(delivery, attempt))
+
+    def _put(self, outcome: Outcome) -> None:
         self._unrecorded += 1
-        self._outcomes.put_nowait((delivery, attempt))
+        self._outcomes.put_nowait(outcome)
 
     async def _recorder(self) -> None:
         """Write outcomes in batches: one transaction for whatever has come in
@@ -286,3 +378,148 @@ class Deliverer:
         if delivery.topic:
             headers["Topic"] = delivery.topic
         return message.encrypted, headers
+
+    # --- work-chat robots ---------------------------------------------------------
+
+    def _to_robot(self, delivery: PushDelivery) -> None:
+        """Queue a claimed message behind its robot's others, in order."""
+        if delivery.channel_id is None:  # the channel was removed meanwhile
+            delivery.status = DeliveryStatus.GONE
+            self._put(Outcome(delivery, None))
+            return
+        robot = self.robots.setdefault(delivery.channel_id, Robot())
+        robot.waiting.append(delivery)
+        self._pump(robot)
+
+    def _pump(self, robot: Robot) -> None:
+        """Start the robot's next message, if it is free and its pace allows;
+        put off what cannot go soon, so that no lease runs out while it waits."""
+        if robot.busy or not robot.waiting:
+            return
+        now = self.clock()
+        free = robot.free_at(now)
+        if free > now:
+            self._put_off(robot, free)
+            return
+        delivery = robot.waiting.popleft()
+        # Claimed with a lease: one that would run out during a send is let go
+        # (another server, or our next claim, takes it up).
+        if delivery.next_attempt_at - now < timedelta(seconds=self.timeout + 5):
+            self._put_off_one(delivery, now)
+            self._pump(robot)
+            return
+        robot.busy = True
+        robot.started.append(now)
+        task = asyncio.create_task(self._send_to_robot(delivery, robot))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    def _put_off(self, robot: Robot, when: datetime) -> None:
+        while robot.waiting:
+            self._put_off_one(robot.waiting.popleft(), when)
+        self._wake_later(when)
+
+    def _put_off_one(self, delivery: PushDelivery, when: datetime) -> None:
+        delivery.next_attempt_at = when
+        self._put(Outcome(delivery, None))
+
+    async def _send_to_robot(self, delivery: PushDelivery, robot: Robot) -> None:
+        try:
+            async with self.robot_slots:
+                outcome = await self._post_to_robot(delivery, robot)
+            self._put(outcome)
+        finally:
+            robot.busy = False
+        if delivery.status == DeliveryStatus.PENDING:
+            # Tried and to be tried again: what waits behind it waits as long,
+            # so the robot's messages keep their order.
+            self._put_off(robot, delivery.next_attempt_at)
+        self._pump(robot)
+
+    async def _post_to_robot(self, delivery: PushDelivery, robot: Robot) -> Outcome:
+        """Send one message to its robot, signed at send time (DingTalk 加签)."""
+        assert self.robot_client is not None
+        channel = delivery.channel  # prefetched with the claim
+        assert channel is not None  # checked in _to_robot
+        started = time.perf_counter()
+        status: int | None = None
+        error = ""
+        note: str | None = None
+        delivery.attempts += 1
+        now = self.clock()
+        if not channel.active and delivery.topic != TEST_TOPIC:
+            # Switched off after the message was queued: not sent.
+            delivery.status = DeliveryStatus.GONE
+            attempt = PushAttempt(delivery=delivery, error="channel inactive", duration_ms=0)
+            return Outcome(delivery, attempt)
+        wait: float | None = None
+        limited = False
+        try:
+            response = await self.robot_client.post(
+                channels.signed_url(channel.webhook_url, channel.secret, now),
+                content=channels.body(delivery.payload),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+            )
+            status = response.status_code
+        except (httpx.HTTPError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            response = None
+        if response is None:
+            pass  # network: try again later
+        elif status == 200:
+            answer = channels.read_answer(channel.kind, response)
+            error = answer.error
+            if answer.outcome == "sent":
+                delivery.status = DeliveryStatus.SENT
+                note = ""
+            elif answer.outcome == "rate_limited":
+                limited = True
+                held = now + channels.HOLD[channel.kind]
+                robot.held_until = held
+                wait = (held - now).total_seconds()
+            elif answer.outcome == "refused":
+                delivery.status = DeliveryStatus.FAILED
+                note = answer.error
+        elif status == 429:
+            limited = True
+            wait = retry_after(response, now)
+            error = f"HTTP 429: {response.text[:200]}"
+        elif status is not None and 400 <= status < 500 and status != 408:
+            delivery.status = DeliveryStatus.FAILED
+            error = f"HTTP {status}: {response.text[:200]}"
+            note = error
+        else:
+            wait = retry_after(response, now)
+            error = error or f"HTTP {status}"
+        # A robot's "too fast" is waited out however often it comes: the
+        # message is queued, not dropped. Anything else has MAX_ATTEMPTS.
+        if delivery.status == DeliveryStatus.PENDING:
+            if limited:
+                delivery.attempts -= 1  # logged, but not counted against it
+            if delivery.attempts >= MAX_ATTEMPTS:
+                delivery.status = DeliveryStatus.FAILED
+                note = f"gave up after {delivery.attempts} attempts: {error}"[:500]
+            else:
+                if wait is None:
+                    wait = self.backoff(max(delivery.attempts, 1))
+                delivery.next_attempt_at = now + timedelta(seconds=wait)
+                # Nothing newer goes to this robot before this one is retried:
+                # its messages keep their order, and a hung robot is not
+                # tried again with every new report.
+                if robot.held_until is None or robot.held_until < delivery.next_attempt_at:
+                    robot.held_until = delivery.next_attempt_at
+        log.info(
+            "channel %s (%s) message %s: %s %s",
+            channel.id,
+            channel.kind.value,
+            delivery.id,
+            delivery.status.value,
+            error,
+        )
+        attempt = PushAttempt(
+            delivery=delivery,
+            status_code=status,
+            error=error[:500],
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
+        return Outcome(delivery, attempt, note)

@@ -1,9 +1,10 @@
-"""The administration pages: people (``/admin``), sites and their emergency
-contacts (``/admin/sites``) and the admin log (``/admin/log``).
+"""The administration pages: people (``/admin``), sites with their emergency
+contacts and alert channels (``/admin/sites``) and the admin log (``/admin/log``).
 
 Admins change things from these pages, every write through the API
-(``admin.js``); a supervisor sees the people and contacts of their own sites,
-read-only. The pages read the tables directly, as the other pages do.
+(``admin.js``); a supervisor sees the people, contacts and channels of their
+own sites, read-only. The pages read the tables directly, as the other pages do; a
+channel's webhook only ever masked (:class:`server.channels.ChannelOut`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,19 @@ from starlette.routing import BaseRoute, Route
 
 from server import audit, users
 from server.auth import require_site
-from server.models import AdminLog, ContactKind, Role, Site, SiteContact, User
+from server.channels import ChannelOut, channels_of
+from server.models import (
+    AdminLog,
+    AlertChannel,
+    ChannelEvent,
+    ChannelKind,
+    ContactKind,
+    Role,
+    Severity,
+    Site,
+    SiteContact,
+    User,
+)
 from server.sites import contacts_of
 from server.templating import render
 
@@ -135,14 +148,15 @@ async def _site(request: Request, user: User) -> Site:
 
 @_for(*MANAGERS)
 async def site_page(request: Request, user: User) -> Response:
-    """One site: its emergency contacts (admins add, change and delete them)
-    and its people."""
+    """One site: its emergency contacts and alert channels (admins add, change
+    and delete them; supervisors read them) and its people."""
     site = await _site(request, user)
     return render(
         request,
         "admin_site.html",
         site=site,
         contacts=await contacts_of(site),
+        channels=[ChannelOut.of(c, site) for c in await channels_of(site)],
         staff=await site.users.all().order_by("-is_active", "username"),
         library=request.app.state.playbooks,
         editing=user.role == Role.ADMIN,
@@ -174,6 +188,33 @@ async def contact_page(request: Request, user: User) -> Response:
 
 
 @_for(*ADMINS)
+async def channel_page(request: Request, user: User) -> Response:
+    """The form for one alert channel of a site: ``new``, or one by its id
+    (with its last send or refusal, and the test button)."""
+    site = await _site(request, user)
+    raw = request.path_params["channel_id"]
+    channel = None
+    if raw != "new":
+        try:
+            channel_id = uuid.UUID(raw)
+        except ValueError:
+            raise HTTPException(404, "No such channel.") from None
+        found = await AlertChannel.get_or_none(id=channel_id, site_id=site.id)
+        if found is None:
+            raise HTTPException(404, "No such channel.")
+        channel = ChannelOut.of(found, site)
+    return render(
+        request,
+        "admin_channel.html",
+        site=site,
+        channel=channel,
+        kinds=list(ChannelKind),
+        severities=list(Severity),
+        events=list(ChannelEvent),
+    )
+
+
+@_for(*ADMINS)
 async def admin_log(request: Request, user: User) -> Response:
     """What admins changed, newest first; ``?before=`` an entry id for earlier ones."""
     raw = request.query_params.get("before", "")
@@ -199,6 +240,12 @@ routes: list[BaseRoute] = [
     Route(
         "/admin/sites/{code}/contacts/{contact_id}",
         contact_page,
+        methods=["GET"],
+        include_in_schema=False,
+    ),
+    Route(
+        "/admin/sites/{code}/channels/{channel_id}",
+        channel_page,
         methods=["GET"],
         include_in_schema=False,
     ),

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from server import channels
 from server.auth import Sessions, authenticate, check_form_csrf
 from server.build import build_id, service_worker_script, static_assets
 from server.i18n import LANG_COOKIE, normalise
@@ -113,10 +114,17 @@ async def offline_page(request: Request) -> Response:
 
 
 async def me_page(request: Request) -> Response:
+    """The user's sites, and how they are alerted: this device's Web Push and,
+    for supervisors and admins, the group robots their sites' alerts go to."""
     user = request.state.user
     if user is None:
         return RedirectResponse("/login?next=/me", status_code=303)
-    return render(request, "me.html", sites=await user.sites.all().order_by("code"))
+    return render(
+        request,
+        "me.html",
+        sites=await user.sites.all().order_by("code"),
+        robots=await channels.alerting(user),
+    )
 
 
 async def outbox_page(request: Request) -> Response:

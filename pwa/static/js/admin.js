@@ -1,5 +1,5 @@
 // The administration pages (admin_*.html): people, sites and their emergency
-// contacts. Every change is one write to the API (forms.js); then the page
+// contacts and alert channels. Every change is one write to the API (forms.js); then the page
 // redraws its data-live regions (live.js) or goes where the change leads.
 // A password the server made up is shown once, in a box outside every
 // redrawn region, and kept nowhere else. Handlers are on the document
@@ -15,8 +15,9 @@ trackTyping("form[data-admin]");
 
 // --- what the page says ---------------------------------------------------------
 
-function status(message) {
-  const line = $("admin-status");
+// ``where``: the page's status line, or a section's own (the channels').
+function status(message, where = "admin-status") {
+  const line = $(where);
   if (!line) return;
   line.textContent = message || "";
   line.hidden = !message;
@@ -166,7 +167,41 @@ const ACTIONS = {
     run: (c) => send("DELETE", `/api/sites/${path(c.site)}/contacts/${path(c.id)}`),
     done: () => {},
   },
+  "channel-delete": {
+    ask: "channel",
+    run: (c) => send("DELETE", `/api/sites/${path(c.site)}/channels/${path(c.id)}`),
+    done: () => {},
+  },
+  "channel-test": {
+    run: (c) => send("POST", `/api/sites/${path(c.site)}/channels/${path(c.id)}/test`),
+    done: (c) => {
+      status(t.test_queued, "channel-status");
+      watchOutcome(c.id);
+    },
+  },
 };
+
+// A test message is sent by the server's worker after this call returns,
+// and the live stream announces reports only: so the channel's card is drawn
+// again a few times, further apart each time, until its last send or refusal
+// changes; the status line then says which.
+function watchOutcome(id) {
+  const card = () => document.querySelector(`[data-channel="${CSS.escape(id)}"]`);
+  const before = card()?.dataset.outcome;
+  let wait = 500;
+  const look = () => {
+    const now = card();
+    if (now && now.dataset.outcome !== before) {
+      status(now.classList.contains("failing") ? t.test_refused : t.test_sent, "channel-status");
+      return;
+    }
+    if (wait > 16000) return; // the card says the rest when the page is next opened
+    redraw();
+    setTimeout(look, wait);
+    wait *= 2;
+  };
+  setTimeout(look, wait);
+}
 
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-admin-do]");
@@ -174,9 +209,11 @@ document.addEventListener("click", async (event) => {
   const action = ACTIONS[button.dataset.adminDo];
   const subject = button.dataset.id ? { ...button.dataset } : person();
   if (action.ask && !(await confirmed(action.ask, subject.name))) return;
-  const errorBox = $("admin-error");
+  // A section with its own lines (the channels) names its error box.
+  const errorBox = $(button.dataset.errorBox || "admin-error");
   errorBox.hidden = true;
   status("");
+  status("", "channel-status");
   button.disabled = true;
   try {
     const answer = await action.run(subject);
@@ -241,6 +278,58 @@ async function saveContact(form) {
   location.assign(`/admin/sites/${path(form.dataset.site)}`);
 }
 
+// --- a site's alert channels (WeCom and DingTalk group robots) -----------------------
+
+// The chosen service's help and fields show (app.css, by the form's data-kind),
+// and the webhook's example is that service's.
+function showKind(form) {
+  const kind = form.elements.kind.value;
+  form.dataset.kind = kind;
+  const webhook = form.elements.webhook_url;
+  if (webhook.dataset[kind]) webhook.placeholder = webhook.dataset[kind];
+}
+
+for (const form of document.querySelectorAll('form[data-admin="channel"]')) showKind(form);
+document.addEventListener("change", (event) => {
+  const form = event.target.closest?.('form[data-admin="channel"]');
+  if (form && event.target.name === "kind") showKind(form);
+});
+
+// The webhook's key and the signing secret never come back from the server:
+// left empty on a change, they are left out and stay as they are.
+function channelBody(form) {
+  const data = new FormData(form);
+  const kind = data.get("kind");
+  const body = {
+    kind,
+    name: String(data.get("name") || "").trim(),
+    min_severity: String(data.get("min_severity") || "") || null,
+    events: data.getAll("events").map(String),
+    language: data.get("language"),
+    active: data.get("active") === "1",
+  };
+  const webhook = String(data.get("webhook_url") || "").trim();
+  if (webhook || !form.dataset.id) body.webhook_url = webhook;
+  if (kind === "dingtalk") {
+    const secret = String(data.get("secret") || "").trim();
+    if (data.get("clear_secret")) body.secret = "";
+    else if (secret) body.secret = secret;
+  }
+  return body;
+}
+
+async function saveChannel(form) {
+  // A new channel's id is made at the first tap and kept until it is accepted.
+  const id = form.dataset.id || newId(form);
+  const site = form.dataset.site;
+  const answer = await send("PUT", `/api/sites/${path(site)}/channels/${id}`, channelBody(form));
+  if (!answer.ok) return formError(form, explain(answer.error));
+  form.dataset.id = id; // sent again (back, then save), it is this channel, changed
+  accepted(form);
+  settle(form);
+  location.assign(`/admin/sites/${path(site)}#channels`);
+}
+
 // --- every form ------------------------------------------------------------------
 
 const SUBMIT = {
@@ -249,6 +338,7 @@ const SUBMIT = {
   "site-new": addSite,
   "site-rename": renameSite,
   contact: saveContact,
+  channel: saveChannel,
 };
 
 document.addEventListener("submit", async (event) => {
