@@ -48,11 +48,11 @@ from server.settings import load  # noqa: E402
 CSRF = {"X-Requested-With": "onsite"}
 
 
-def start_receiver(count: int) -> tuple[subprocess.Popen, str, list[dict]]:
+def start_receiver(count: int, hang: int = 0) -> tuple[subprocess.Popen, str, list[dict]]:
     """The push service, in a process of its own; stops when its stdin closes."""
     receiver = subprocess.Popen(
         [sys.executable, "-m", "tests.push_receiver", "--devices", str(count)]
-        + ["--verify-every", "10"],
+        + ["--verify-every", "10", "--hang", str(hang)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -64,7 +64,8 @@ def start_receiver(count: int) -> tuple[subprocess.Popen, str, list[dict]]:
 
 async def run(count: int, runs: int, origin: str, subscriptions: list[dict]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(load({}, data_dir=Path(tmp), secret_key="bench"))
+        settings = load({"ONSITE_PUSH_HOSTS": "127.0.0.1"}, data_dir=Path(tmp), secret_key="bench")
+        app = create_app(settings)
         async with LifespanManager(app):
             site = await Site.create(code="bench", name="压测小区")
             guard = await User.create(
@@ -157,6 +158,80 @@ async def run(count: int, runs: int, origin: str, subscriptions: list[dict]) -> 
     print(f"  encryption + VAPID JWT {statistics.median(times):.2f} ms per message (median of 300)")
 
 
+async def run_fairness(hung: int, runs: int) -> None:
+    """Dead endpoints queued first (``hung`` of them, ten per person, a test
+    push each), then a critical report: how long its supervisor waits."""
+    waits = []
+    for _ in range(runs):
+        receiver, origin, subs = start_receiver(hung + 1, hang=hung)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = load(
+                    {"ONSITE_PUSH_HOSTS": "127.0.0.1"}, data_dir=Path(tmp), secret_key="bench"
+                )
+                app = create_app(settings)
+                async with LifespanManager(app):
+                    waits.append(await _fairness_run(app, origin, subs, hung))
+        finally:
+            receiver.stdin.close()
+            receiver.wait(10)
+    each = ", ".join(f"{w:.2f}" for w in waits)
+    print(f"{hung} endpoints that never answer queued first ({hung // 10} people x 10 devices)")
+    print(
+        f"  then a critical report: its supervisor's alert after {statistics.median(waits):.2f} s"
+    )
+    print(f"  median of {runs} runs ({each} s); the dead ones time out after 10 s")
+
+
+async def _fairness_run(app, origin: str, subs: list[dict], hung: int) -> float:
+    site = await Site.create(code="bench", name="压测小区")
+    guard = await User.create(
+        username="guard", role=Role.GUARD, password_hash=hash_password("bench-pw")
+    )
+    sup = await User.create(username="super", role=Role.SUPERVISOR, password_hash="-")
+    await guard.sites.add(site)
+    await sup.sites.add(site)
+    people = []
+    for n in range(hung // 10):
+        person = await User.create(
+            username=f"p{n}", role=Role.GUARD, password_hash=hash_password("bench-pw")
+        )
+        people.append(person)
+    rows = [
+        PushSubscription(
+            user=people[n // 10] if n < hung else sup,
+            endpoint=s["endpoint"],
+            p256dh=s["keys"]["p256dh"],
+            auth=s["keys"]["auth"],
+        )
+        for n, s in enumerate(subs)
+    ]
+    await PushSubscription.bulk_create(rows)
+    incident = next(i.id for i in app.state.playbooks.incidents() if i.title.zh == "电梯困人事件")
+    transport = httpx.ASGITransport(app=app)
+    for person in people:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+            login = {"username": person.username, "password": "bench-pw"}
+            await c.post("/api/session", headers=CSRF, json=login)
+            assert (await c.post("/api/push/test", headers=CSRF)).status_code == 202
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+        await c.post(
+            "/api/session", headers=CSRF, json={"username": "guard", "password": "bench-pw"}
+        )
+        body = {
+            "site": "bench",
+            "incident_type": incident,
+            "severity": "critical",
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        async with httpx.AsyncClient(base_url=origin, timeout=120) as push_service:
+            started = time.time()
+            response = await c.put(f"/api/reports/{uuid.uuid4()}", json=body, headers=CSRF)
+            assert response.status_code == 201, response.text
+            done = (await push_service.get("/wait", params={"count": 1})).json()
+    return done["last_at"] - started
+
+
 def start_robots(count: int) -> tuple[subprocess.Popen, str, list[dict]]:
     """WeCom and DingTalk robots, in a process of their own."""
     receiver = subprocess.Popen(
@@ -246,6 +321,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--hung", type=int, default=40)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     receiver, origin, subscriptions = start_receiver(args.subscriptions)
@@ -254,6 +330,8 @@ if __name__ == "__main__":
     finally:
         receiver.stdin.close()
         receiver.wait(10)
+    if args.hung:
+        asyncio.run(run_fairness(args.hung, args.runs))
     if not args.sites:
         sys.exit(0)
     robots_process, host, robots = start_robots(2 * args.sites)

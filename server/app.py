@@ -93,7 +93,13 @@ def create_app(
     sessions = Sessions(settings.secret_key, settings.session_days)
     photo_store = PhotoStore(settings.data_dir / "photos")
     vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
-    deliverer = Deliverer(vapid, clock=clock, backoff=backoff)
+    deliverer = Deliverer(
+        vapid,
+        clock=clock,
+        backoff=backoff,
+        push_hosts=settings.push_hosts,
+        channel_hosts=settings.channel_hosts,
+    )
     hub = Hub()
     context = Context(
         settings=settings,

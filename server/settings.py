@@ -47,12 +47,20 @@ def _language(value: str) -> str:
     return value
 
 
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return level
+
+
 def _hosts(value: str) -> tuple[str, ...]:
-    """``host`` or ``host:port`` entries, comma-separated, lower case."""
+    """``host``, ``.domain`` (its subdomains) or ``host:port`` entries,
+    comma-separated, lower case."""
     hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
     for host in hosts:
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?", host):
-            raise ValueError(f"{host!r} is not a host name or host:port")
+        if not re.fullmatch(r"\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?", host):
+            raise ValueError(f"{host!r} is not a host name, .domain or host:port")
     return hosts
 
 
@@ -67,6 +75,11 @@ def _public_url(value: str) -> str:
 
 
 SEVERITIES = ("critical", "high", "medium", "low")
+# Chrome and Android (FCM), Firefox (Mozilla), Safari and iOS (Apple), Edge (WNS).
+PUSH_HOSTS = (
+    "fcm.googleapis.com,android.googleapis.com,updates.push.services.mozilla.com,"
+    "push.services.mozilla.com,.push.apple.com,.notify.windows.com"
+)
 
 
 def _deadlines(value: str) -> dict[str, float]:
@@ -122,6 +135,30 @@ SPECS: dict[str, Spec] = {
         "Memory per argon2id password hash, in KiB; lower only for tests.",
         _positive,
     ),
+    "password_workers": Spec(
+        "ONSITE_PASSWORD_WORKERS",
+        "2",
+        "Password checks run at once, each in a worker thread off the event loop.",
+        _positive,
+    ),
+    "login_account_limit": Spec(
+        "ONSITE_LOGIN_ACCOUNT_LIMIT",
+        "5",
+        "Failed logins per username within the login window before 429 (right password too).",
+        _positive,
+    ),
+    "login_address_limit": Spec(
+        "ONSITE_LOGIN_ADDRESS_LIMIT",
+        "20",
+        "Failed logins per client address within the login window before 429.",
+        _positive,
+    ),
+    "login_window_minutes": Spec(
+        "ONSITE_LOGIN_WINDOW_MINUTES",
+        "15",
+        "Minutes a failed login counts against its username and address.",
+        _positive,
+    ),
     "escalation_minutes": Spec(
         "ONSITE_ESCALATION_MINUTES",
         "critical=5,high=15,medium=60,low=240",
@@ -135,6 +172,13 @@ SPECS: dict[str, Spec] = {
     "photo_workers": Spec(
         "ONSITE_PHOTO_WORKERS", "2", "Photos processed at once, off the event loop.", int
     ),
+    "photo_memory_mb": Spec(
+        "ONSITE_PHOTO_MEMORY_MB",
+        "512",
+        "Memory, in MiB, that the photos being converted at once may decode into; a photo "
+        "that would need more on its own is refused (422), others wait their turn.",
+        _positive,
+    ),
     "vapid_private_key": Spec(
         "ONSITE_VAPID_PRIVATE_KEY",
         "",
@@ -142,6 +186,14 @@ SPECS: dict[str, Spec] = {
     ),
     "vapid_subject": Spec(
         "ONSITE_VAPID_SUBJECT", "mailto:onsite@localhost", "Contact the push services may use."
+    ),
+    "push_hosts": Spec(
+        "ONSITE_PUSH_HOSTS",
+        PUSH_HOSTS,
+        "Push services a device's subscription may point at, comma-separated; .domain "
+        "means its subdomains (https only, and never to a private address unless an IP "
+        "is listed itself, for tests).",
+        _hosts,
     ),
     "channel_hosts": Spec(
         "ONSITE_CHANNEL_HOSTS",
@@ -157,6 +209,13 @@ SPECS: dict[str, Spec] = {
         "channel messages; empty means relative links (/reports/ID), which a chat app "
         "cannot open.",
         _public_url,
+    ),
+    "log_level": Spec(
+        "ONSITE_LOG_LEVEL",
+        "INFO",
+        "Least level of the server's log lines, one per event on stderr "
+        "(DEBUG, INFO, WARNING or ERROR).",
+        _log_level,
     ),
     "debug": Spec(
         "ONSITE_DEBUG", "false", "Show tracebacks in responses (never in production).", _bool
@@ -177,13 +236,20 @@ class Settings:
     timezone: str
     session_days: int
     password_memory_kib: int
+    password_workers: int
+    login_account_limit: int
+    login_address_limit: int
+    login_window_minutes: int
     escalation_minutes: dict[str, float]
     max_photo_mb: int
     photo_workers: int
+    photo_memory_mb: int
     vapid_private_key: str
     vapid_subject: str
+    push_hosts: tuple[str, ...]
     channel_hosts: tuple[str, ...]
     public_url: str
+    log_level: str
     debug: bool
 
     @property

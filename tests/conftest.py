@@ -151,6 +151,8 @@ def settings(tmp_path: Path, database_url: str) -> settings_mod.Settings:
         database_url=database_url,
         secret_key="test-secret",
         password_memory_kib=CHEAP_HASH_KIB,
+        # The test push services listen on 127.0.0.1.
+        push_hosts=(*settings_mod.PUSH_HOSTS.split(","), "127.0.0.1"),
     )
 
 

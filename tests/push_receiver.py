@@ -167,12 +167,14 @@ class Receiver:
 #
 #   python -m tests.push_receiver --devices 1000 --verify-every 10
 #
+#   python -m tests.push_receiver --devices 41 --hang 40
+#
 # prints one JSON line {"origin", "subscriptions": [...]} once it listens,
 # then serves until stdin closes. GET /wait?count=N answers once N messages
 # have arrived: {"received", "verified", "errors", "last_at"}.
 
 
-async def _standalone(devices: int, verify_every: int) -> None:
+async def _standalone(devices: int, verify_every: int, hang: int = 0) -> None:
     import sys
 
     receiver = Receiver(verify_every=verify_every)
@@ -208,7 +210,10 @@ async def _standalone(devices: int, verify_every: int) -> None:
         Route("/wait", wait, methods=["GET"]),
     ]
     async with receiver:
-        subs = [receiver.device(f"d{n}").subscription(receiver.origin) for n in range(devices)]
+        subs = [
+            receiver.device(f"d{n}", *(["hang"] if n < hang else [])).subscription(receiver.origin)
+            for n in range(devices)
+        ]
         print(json.dumps({"origin": receiver.origin, "subscriptions": subs}), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -219,5 +224,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="A push service on 127.0.0.1.")
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--verify-every", type=int, default=1)
+    parser.add_argument("--hang", type=int, default=0, help="the first N devices never answer")
     args = parser.parse_args()
-    asyncio.run(_standalone(args.devices, args.verify_every))
+    asyncio.run(_standalone(args.devices, args.verify_every, args.hang))

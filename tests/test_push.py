@@ -251,6 +251,120 @@ async def test_deliveries_pending_at_a_restart_are_delivered_after_it(settings, 
 
 
 @pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://127.0.0.1:9/x",
+        "http://127.0.0.1/x",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.5:8443/x",
+        "https://localhost:22/",
+        "https://[::1]/x",
+        "https://push.example.com/x",  # not a known push service
+        "https://fcm.googleapis.com:22/fcm/send/x",  # a known one, off its https port
+        "https://fcm.googleapis.com.evil.example/x",
+        "https://user:pw@fcm.googleapis.com/fcm/send/x",
+        "https://localhost/x",  # on the list below, but it resolves to loopback
+        "https://100.64.0.1/x",  # shared address space, not public
+    ],
+)
+async def test_a_subscription_cannot_aim_the_server_at_its_own_networks(
+    app, client, world, receiver, settings, endpoint
+):
+    import dataclasses
+
+    # The default push services, and a name that resolves to loopback; no
+    # 127.0.0.1 on the list in this app.
+    only = dataclasses.replace(settings, push_hosts=(*settings.push_hosts[:-1], "localhost"))
+    app.state.context = dataclasses.replace(app.state.context, settings=only)
+    await login(client, "guard")
+    body = {**receiver.device("x").subscription(receiver.origin), "endpoint": endpoint}
+    response = await client.put("/api/push/subscriptions", json=body, headers=CSRF)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"][0]["field"] == "endpoint"
+    assert await PushSubscription.all().count() == 0
+
+
+async def test_a_known_push_service_is_taken(client, world, receiver, monkeypatch):
+    from server import netcheck
+
+    async def public(host, allowed):  # no DNS in tests: say it is public
+        return None
+
+    monkeypatch.setattr(netcheck, "private_address", public)
+    await login(client, "super")
+    for endpoint in (
+        "https://fcm.googleapis.com/fcm/send/abc:def",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAA",
+        "https://web.push.apple.com/QGx",
+        "https://wns2-by3p.notify.windows.com/w/?token=AwY",
+    ):
+        body = {**receiver.device("x").subscription(receiver.origin), "endpoint": endpoint}
+        response = await client.put("/api/push/subscriptions", json=body, headers=CSRF)
+        assert response.status_code == 201, (endpoint, response.text)
+
+
+async def test_a_send_to_an_endpoint_no_longer_allowed_is_refused_at_send_time(
+    app, client, world, receiver
+):
+    phone = receiver.device("later")
+    async with as_user(app, "super") as sup:
+        await subscribe(sup, phone, receiver.origin)
+    app.state.deliverer.push_hosts = ("fcm.googleapis.com",)  # the list changed since
+    await login(client, "guard")
+    await report(app, client)
+    await settled(app)
+    assert phone.received == [] and receiver.requests == 0
+    delivery = await PushDelivery.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "no longer an allowed host" in (await PushAttempt.get()).error
+
+
+async def test_a_person_keeps_at_most_ten_devices_and_the_oldest_goes(client, world, receiver):
+    from server.push.subscriptions import MAX_DEVICES
+
+    await login(client, "super")
+    endpoints = []
+    for n in range(MAX_DEVICES + 2):
+        sub = receiver.device(f"d{n}").subscription(receiver.origin)
+        endpoints.append(sub["endpoint"])
+        assert (
+            await client.put("/api/push/subscriptions", json=sub, headers=CSRF)
+        ).status_code == 201
+    kept = await PushSubscription.all().order_by("id").values_list("endpoint", flat=True)
+    assert list(kept) == endpoints[2:]
+
+
+async def test_dead_endpoints_of_others_cost_only_their_own_slots(app, client, world, receiver):
+    """Forty endpoints that never answer, queued first (four people with ten
+    devices each, a test push each): a supervisor's alert still goes at once."""
+    floods = []
+    for n in range(4):
+        user = await make_user(f"flood{n}", Role.GUARD, world.north)
+        for d in range(10):
+            device = receiver.device(f"hang-{n}-{d}", "hang")
+            floods.append(device)
+            sub = device.subscription(receiver.origin)
+            await PushSubscription.create(
+                user=user,
+                endpoint=sub["endpoint"],
+                p256dh=sub["keys"]["p256dh"],
+                auth=sub["keys"]["auth"],
+            )
+        async with as_user(app, f"flood{n}") as c:
+            assert (await c.post("/api/push/test", headers=CSRF)).status_code == 202
+    await until(lambda: receiver.requests >= 8)  # the dead ones are being tried
+    phone = receiver.device("super-phone")
+    async with as_user(app, "super") as sup:
+        await subscribe(sup, phone, receiver.origin)
+    await login(client, "guard")
+    await report(app, client, severity="critical")
+    await until(lambda: phone.received, timeout=5)
+    # The dead endpoints have not answered (they hang for the timeout), yet the
+    # alert went: they did not hold the slots it needed.
+    assert all(not d.received for d in floods)
+
+
+@pytest.mark.parametrize(
     "change",
     [
         {"endpoint": "http://push.example.com/x"},

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from server import netcheck
 from server.models import ChannelKind, Severity
 from server.push.messages import Message, heading
 
@@ -73,10 +74,10 @@ def webhook_problem(url: str, kind: str, allowed_hosts: Iterable[str]) -> str | 
     if parts.username is not None or parts.password is not None:
         return "a webhook URL carries no user name or password."
     allowed = {h.lower() for h in allowed_hosts}
-    listed = host in allowed or (port is not None and f"{host}:{port}" in allowed)
+    on_list = netcheck.listed(host, port, allowed)
     if not (parts.scheme == "https" or (parts.scheme == "http" and host == "127.0.0.1")):
         return "the webhook must be an https:// address."
-    if not listed:
+    if not on_list:
         hosts = ", ".join(sorted(allowed)) or "none"
         return f"{host or 'no host'} is not an allowed webhook host (allowed: {hosts})."
     path, param = ENDPOINTS[channel_kind]

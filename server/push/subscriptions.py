@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server import netcheck
 from server.context import Context
+from server.errors import invalid
 from server.models import PushSubscription, User
 from server.push.queue import enqueue_test
 from server.push.vapid import b64url_decode
@@ -90,13 +92,41 @@ class Queued(Shape):
     queued: int
 
 
+# Devices a person keeps alerts on; a new one beyond this replaces the oldest.
+MAX_DEVICES = 10
+
+
+async def endpoint_problem(endpoint: str, allowed: tuple[str, ...]) -> str | None:
+    """Why the server must not post to ``endpoint``, or None: it must be on a
+    known push service (``settings.push_hosts``), on its https port, and not
+    resolve into the server's own networks."""
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return "the endpoint's port is not a number."
+    if parts.username is not None or parts.password is not None:
+        return "a push endpoint carries no user name or password."
+    if not netcheck.listed(host, port, allowed):
+        return f"{host or 'no host'} is not a known push service."
+    ip_listed = netcheck.literal(host) is not None
+    if port not in (None, 443) and not ip_listed and f"{host}:{port}" not in allowed:
+        return "a push service listens on the https port (443)."
+    return await netcheck.private_address(host, allowed)
+
+
 async def subscribe(
-    user: User, body: SubscriptionIn, language: str, user_agent: str
+    ctx: Context, user: User, body: SubscriptionIn, language: str, user_agent: str
 ) -> Written[SubscriptionOut]:
     """Keep this device's subscription for ``user``; pushes speak ``language``.
 
-    The same device may change hands or keys: the latest login owns it.
+    The same device may change hands or keys: the latest login owns it. A
+    person keeps at most :data:`MAX_DEVICES`; the oldest goes.
     """
+    problem = await endpoint_problem(body.endpoint, ctx.settings.push_hosts)
+    if problem is not None:
+        raise invalid("endpoint", problem)
     agent = user_agent[:500]
     sub, created = await PushSubscription.get_or_create(
         endpoint=body.endpoint,
@@ -112,6 +142,9 @@ async def subscribe(
         sub.user_id, sub.p256dh, sub.auth = user.id, body.keys.p256dh, body.keys.auth
         sub.language, sub.user_agent = language, agent
         await sub.save()
+    kept = await PushSubscription.filter(user_id=user.id).order_by("-created_at", "-id")
+    for old in kept[MAX_DEVICES:]:
+        await old.delete()
     return Written(SubscriptionOut(endpoint=sub.endpoint), created=created)
 
 

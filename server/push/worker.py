@@ -19,18 +19,19 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 from webpush import WebPushSubscription
 
+from server import netcheck
 from server.context import utcnow
 from server.models import (
     AlertChannel,
@@ -48,6 +49,14 @@ log = logging.getLogger("onsite.push")
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 PACE_WINDOW = timedelta(seconds=60)
+# A send still unanswered after this many seconds gives its slot to the next.
+SLOW = 1.0
+# Sends open at once, slow ones included (each holds a connection).
+OPEN_LIMIT = 64
+# At most this many of one person's messages are sent at once.
+PER_PERSON = 2
+# Claimed and held in memory at most (sending or waiting in a lane).
+HELD_LIMIT = 1000
 # A robot's row names it by kind and id (server.push.queue), never by its URL.
 ROBOT_ENDPOINTS = ("wecom:", "dingtalk:")
 
@@ -120,27 +129,58 @@ async def record(outcomes: list[Outcome], now: datetime) -> None:
 
 
 @dataclass
-class Robot:
-    """A work-chat robot's pace, as this server sends to it."""
+class Lane:
+    """The messages of one recipient as this server sends them: a person's
+    devices (``limit`` at once, so one person's dead endpoints cannot take
+    every slot), or a work-chat robot (one at a time, in order, paced)."""
 
-    busy: bool = False  # a message is on its way: the next waits
-    started: deque[datetime] = field(default_factory=deque)  # the last sends' times
-    # Left alone until then: the service said "too fast", or a message to it
-    # waits for its retry (nothing newer overtakes it).
+    limit: int
+    paced: bool = False  # a robot: at most channels.PER_MINUTE a minute
+    in_flight: int = 0
+    started: deque[datetime] = field(default_factory=deque)  # a robot's last sends
+    # A robot is left alone until then: its service said "too fast", or a
+    # message to it waits for its retry (nothing newer overtakes it).
     held_until: datetime | None = None
     waiting: deque[PushDelivery] = field(default_factory=deque)
 
     def free_at(self, now: datetime) -> datetime:
-        """When the next message may go: after a hold, and at most
+        """When the next message may go: after a hold, and for a robot at most
         ``channels.PER_MINUTE`` started in any minute."""
         while self.started and self.started[0] <= now - PACE_WINDOW:
             self.started.popleft()
         free = now
-        if len(self.started) >= channels.PER_MINUTE:
+        if self.paced and len(self.started) >= channels.PER_MINUTE:
             free = self.started[0] + PACE_WINDOW
         if self.held_until and self.held_until > free:
             free = self.held_until
         return free
+
+
+class Slot:
+    """One of a bounded number of sends at once, given back early when its
+    send turns out slow: a hung endpoint then keeps only its own connection
+    (up to the timeout), not a slot the next message needs."""
+
+    def __init__(self, semaphore: asyncio.Semaphore, slow: float) -> None:
+        self.semaphore = semaphore
+        self.slow = slow
+        self._released = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> Slot:
+        await self.semaphore.acquire()
+        self._timer = asyncio.get_running_loop().call_later(self.slow, self._release)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._timer:
+            self._timer.cancel()
+        self._release()
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.semaphore.release()
 
 
 class Deliverer:
@@ -151,18 +191,31 @@ class Deliverer:
         vapid: Vapid,
         *,
         concurrency: int = 8,
+        slow: float = SLOW,
+        open_limit: int = OPEN_LIMIT,
         timeout: float = 10.0,
         poll: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
         backoff: Backoff = backoff,
+        push_hosts: tuple[str, ...] = (),
+        channel_hosts: tuple[str, ...] = (),
     ) -> None:
         self.pusher = vapid.pusher()
+        # Where a send may go: checked again at send time, as a name may have
+        # come to resolve into the server's own networks since it was saved.
+        self.push_hosts = push_hosts
+        self.channel_hosts = channel_hosts
         self.clock = clock
         self.backoff = backoff
-        # Sends at once, and connections kept: equal, so no send queues inside
+        # Sends at once (a slow one gives its slot back after ``slow``
+        # seconds), and connections kept: equal, so no send queues inside
         # httpcore's pool, whose bookkeeping grows with queued x open.
         self.concurrency = concurrency
-        self.semaphore = asyncio.Semaphore(concurrency)
+        self.slots = asyncio.Semaphore(concurrency)
+        self.slow = slow
+        # Open at once, slow ones included: a bound on connections and memory.
+        self.open_limit = open_limit
+        self.open = asyncio.Semaphore(open_limit)
         self.timeout = timeout
         self.poll = poll
         self.wake = asyncio.Event()
@@ -170,7 +223,8 @@ class Deliverer:
         # Robots: their own client and slots, so a hung one never holds up a push.
         self.robot_client: httpx.AsyncClient | None = None
         self.robot_slots = asyncio.Semaphore(concurrency)
-        self.robots: dict[uuid.UUID, Robot] = {}
+        self.robot_open = asyncio.Semaphore(open_limit)
+        self.lanes: dict[tuple[str, object], Lane] = {}
         self._task: asyncio.Task | None = None
         self._recording: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
@@ -178,18 +232,14 @@ class Deliverer:
         self._unrecorded = 0  # outcomes sent but not yet written down
 
     async def start(self) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, connect=5.0),
-            limits=httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            ),
+        # Room for every open send (slow ones too), so none queues in the pool;
+        # only ``concurrency`` connections are kept between sends.
+        limits = httpx.Limits(
+            max_connections=self.open_limit, max_keepalive_connections=self.concurrency
         )
-        self.robot_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, connect=5.0),
-            limits=httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-            ),
-        )
+        timeout = httpx.Timeout(self.timeout, connect=5.0)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=limits)
+        self.robot_client = httpx.AsyncClient(timeout=timeout, limits=limits)
         self._task = asyncio.create_task(self._run(), name="push-deliverer")
         self._recording = asyncio.create_task(self._recorder(), name="push-recorder")
 
@@ -218,7 +268,7 @@ class Deliverer:
         return (
             not self._in_flight
             and self._unrecorded == 0
-            and not any(r.busy or r.waiting for r in self.robots.values())
+            and not any(lane.in_flight or lane.waiting for lane in self.lanes.values())
         )
 
     def kick(self) -> None:
@@ -226,29 +276,26 @@ class Deliverer:
         self.wake.set()
 
     async def _run(self) -> None:
-        in_flight = self._in_flight
         while True:
             # Cleared before the claim: a kick that comes while it runs is
             # kept for the wait below, not lost until the next poll.
             self.wake.clear()
-            try:
-                claimed = await self._claim(limit=200)
-            except Exception:  # the worker must outlive a bad moment
-                log.exception("claiming push deliveries failed")
-                claimed = []
+            room = min(200, HELD_LIMIT - self._held())
+            claimed: list[PushDelivery] = []
+            if room > 0:
+                try:
+                    claimed = await self._claim(limit=room)
+                except Exception:  # the worker must outlive a bad moment
+                    log.exception("claiming push deliveries failed")
             for delivery in claimed:
-                if delivery.endpoint.startswith(ROBOT_ENDPOINTS):
-                    self._to_robot(delivery)
-                    continue
-                await self.semaphore.acquire()
-                task = asyncio.create_task(self._send_one(delivery))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                task.add_done_callback(lambda _t: self.semaphore.release())
-            if len(claimed) == 200:
-                continue  # more are due: go again at once
+                self._to_lane(delivery)
+            if claimed and len(claimed) == room:
+                continue  # more may be due: go again at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+
+    def _held(self) -> int:
+        return sum(lane.in_flight + len(lane.waiting) for lane in self.lanes.values())
 
     async def _claim(self, limit: int) -> list[PushDelivery]:
         """Take due rows in one UPDATE, stamping them with a lease of our own.
@@ -276,23 +323,27 @@ class Deliverer:
         place = {id_: n for n, id_ in enumerate(due)}
         return sorted(ours, key=lambda d: place[d.id])  # in the order they were due
 
-    async def _send_one(self, delivery: PushDelivery) -> None:
-        """Send one message; what happened goes to the recorder (below)."""
+    async def _send_one(self, delivery: PushDelivery) -> Outcome:
+        """Send one message to a device; what happened, for the recorder."""
         assert self.client is not None
         started = time.perf_counter()
         status: int | None = None
         error = ""
         response = None
         try:
+            refused = await self._refused(delivery.endpoint, self.push_hosts)
+            if refused:
+                raise ValueError(refused)
             message = await self._encrypt(delivery)
-            response = await self.client.post(
-                delivery.endpoint, content=message[0], headers=message[1]
-            )
+            async with Slot(self.slots, self.slow):
+                response = await self.client.post(
+                    delivery.endpoint, content=message[0], headers=message[1]
+                )
             status = response.status_code
         except (httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        except ValueError as exc:  # keys that cannot be used: never deliverable
-            error = f"bad subscription keys: {exc}"[:500]
+        except ValueError as exc:  # keys or an endpoint that cannot be used: never
+            error = f"not deliverable: {exc}"[:500]
             delivery.status = DeliveryStatus.FAILED
         delivery.attempts += 1
         if delivery.status == DeliveryStatus.FAILED:
@@ -317,7 +368,7 @@ class Deliverer:
             error=error,
             duration_ms=int((time.perf_counter() - started) * 1000),
         )
-        self._put(Outcome(delivery, attempt))
+        return Outcome(delivery, attempt)
 
     def _put(self, outcome: Outcome) -> None:
         self._unrecorded += 1
@@ -355,6 +406,17 @@ class Deliverer:
         if delay < self.poll:
             asyncio.get_running_loop().call_later(delay, self.wake.set)
 
+    @staticmethod
+    async def _refused(url: str, allowed: tuple[str, ...]) -> str | None:
+        """Why ``url`` must not be called now, or None (an empty list: not checked)."""
+        if not allowed:
+            return None
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if not netcheck.listed(host, parts.port, allowed):
+            return f"{host} is no longer an allowed host."
+        return await netcheck.private_address(host, allowed)
+
     async def _encrypt(self, delivery: PushDelivery) -> tuple[bytes, dict[str, str]]:
         sub = delivery.subscription  # prefetched with the claim
         if sub is None:  # unsubscribed (or gone) since the message was queued
@@ -379,64 +441,78 @@ class Deliverer:
             headers["Topic"] = delivery.topic
         return message.encrypted, headers
 
-    # --- work-chat robots ---------------------------------------------------------
+    # --- lanes: a person's devices, a work-chat robot ------------------------------
 
-    def _to_robot(self, delivery: PushDelivery) -> None:
-        """Queue a claimed message behind its robot's others, in order."""
-        if delivery.channel_id is None:  # the channel was removed meanwhile
+    def _to_lane(self, delivery: PushDelivery) -> None:
+        """Queue a claimed message in its recipient's lane."""
+        if not delivery.endpoint.startswith(ROBOT_ENDPOINTS):
+            sub = delivery.subscription
+            key: tuple[str, object] = ("user", sub.user_id) if sub else ("endpoint", delivery.id)
+            lane = self.lanes.setdefault(key, Lane(limit=PER_PERSON))
+        elif delivery.channel_id is None:  # the channel was removed meanwhile
             delivery.status = DeliveryStatus.GONE
             self._put(Outcome(delivery, None))
             return
-        robot = self.robots.setdefault(delivery.channel_id, Robot())
-        robot.waiting.append(delivery)
-        self._pump(robot)
+        else:
+            key = ("robot", delivery.channel_id)
+            lane = self.lanes.setdefault(key, Lane(limit=1, paced=True))
+        lane.waiting.append(delivery)
+        self._pump(key, lane)
 
-    def _pump(self, robot: Robot) -> None:
-        """Start the robot's next message, if it is free and its pace allows;
+    def _pump(self, key: tuple[str, object], lane: Lane) -> None:
+        """Start the lane's next messages while it has room and its pace allows;
         put off what cannot go soon, so that no lease runs out while it waits."""
-        if robot.busy or not robot.waiting:
-            return
-        now = self.clock()
-        free = robot.free_at(now)
-        if free > now:
-            self._put_off(robot, free)
-            return
-        delivery = robot.waiting.popleft()
-        # Claimed with a lease: one that would run out during a send is let go
-        # (another server, or our next claim, takes it up).
-        if delivery.next_attempt_at - now < timedelta(seconds=self.timeout + 5):
-            self._put_off_one(delivery, now)
-            self._pump(robot)
-            return
-        robot.busy = True
-        robot.started.append(now)
-        task = asyncio.create_task(self._send_to_robot(delivery, robot))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        while lane.waiting and lane.in_flight < lane.limit:
+            now = self.clock()
+            free = lane.free_at(now)
+            if free > now:
+                self._put_off(lane, free)
+                break
+            delivery = lane.waiting.popleft()
+            # Claimed with a lease: one that could run out during a send is let
+            # go (another server, or our next claim, takes it up).
+            if delivery.next_attempt_at - now < timedelta(seconds=self.timeout + 5):
+                self._put_off_one(delivery, now)
+                continue
+            lane.in_flight += 1
+            if lane.paced:
+                lane.started.append(now)
+            task = asyncio.create_task(self._send_in_lane(delivery, key, lane))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        if not lane.in_flight and not lane.waiting and not lane.paced:
+            self.lanes.pop(key, None)  # a person's lane: nothing to remember
 
-    def _put_off(self, robot: Robot, when: datetime) -> None:
-        while robot.waiting:
-            self._put_off_one(robot.waiting.popleft(), when)
+    def _put_off(self, lane: Lane, when: datetime) -> None:
+        while lane.waiting:
+            self._put_off_one(lane.waiting.popleft(), when)
         self._wake_later(when)
 
     def _put_off_one(self, delivery: PushDelivery, when: datetime) -> None:
         delivery.next_attempt_at = when
         self._put(Outcome(delivery, None))
 
-    async def _send_to_robot(self, delivery: PushDelivery, robot: Robot) -> None:
+    async def _send_in_lane(
+        self, delivery: PushDelivery, key: tuple[str, object], lane: Lane
+    ) -> None:
         try:
-            async with self.robot_slots:
-                outcome = await self._post_to_robot(delivery, robot)
+            if lane.paced:
+                async with self.robot_open:
+                    outcome = await self._post_to_robot(delivery, lane)
+            else:
+                async with self.open:
+                    outcome = await self._send_one(delivery)
             self._put(outcome)
         finally:
-            robot.busy = False
-        if delivery.status == DeliveryStatus.PENDING:
+            lane.in_flight -= 1
+        if lane.paced and delivery.status == DeliveryStatus.PENDING:
             # Tried and to be tried again: what waits behind it waits as long,
             # so the robot's messages keep their order.
-            self._put_off(robot, delivery.next_attempt_at)
-        self._pump(robot)
+            self._put_off(lane, delivery.next_attempt_at)
+        self._pump(key, lane)
+        self.wake.set()  # room to claim more
 
-    async def _post_to_robot(self, delivery: PushDelivery, robot: Robot) -> Outcome:
+    async def _post_to_robot(self, delivery: PushDelivery, robot: Lane) -> Outcome:
         """Send one message to its robot, signed at send time (DingTalk 加签)."""
         assert self.robot_client is not None
         channel = delivery.channel  # prefetched with the claim
@@ -454,12 +530,18 @@ class Deliverer:
             return Outcome(delivery, attempt)
         wait: float | None = None
         limited = False
+        refused = await self._refused(channel.webhook_url, self.channel_hosts)
+        if refused:
+            delivery.status = DeliveryStatus.FAILED
+            attempt = PushAttempt(delivery=delivery, error=refused[:500], duration_ms=0)
+            return Outcome(delivery, attempt, refused)
         try:
-            response = await self.robot_client.post(
-                channels.signed_url(channel.webhook_url, channel.secret, now),
-                content=channels.body(delivery.payload),
-                headers={"Content-Type": "application/json; charset=utf-8"},
-            )
+            async with Slot(self.robot_slots, self.slow):
+                response = await self.robot_client.post(
+                    channels.signed_url(channel.webhook_url, channel.secret, now),
+                    content=channels.body(delivery.payload),
+                    headers={"Content-Type": "application/json; charset=utf-8"},
+                )
             status = response.status_code
         except (httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]

@@ -30,7 +30,11 @@ async def subscribe(request: Request, user: User, body: SubscriptionIn) -> Respo
     Alerts to it speak the language of this request.
     """
     result = await subscriptions.subscribe(
-        user, body, request.state.lang, request.headers.get("user-agent", "")
+        request.app.state.context,
+        user,
+        body,
+        request.state.lang,
+        request.headers.get("user-agent", ""),
     )
     return written(result)
 
