@@ -90,7 +90,7 @@ def create_app(
     """
     passwords.configure(settings.password_memory_kib)
     library = playbook_lib.load()
-    sessions = Sessions(settings.secret_key, settings.session_days)
+    sessions = Sessions(settings, clock)
     photo_store = PhotoStore(settings.data_dir / "photos")
     vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
     deliverer = Deliverer(

@@ -1,13 +1,17 @@
 """Password hashes: argon2id, with a cost that settings may lower for tests.
 
 The cost is written into every hash, so hashes of another cost still verify,
-and a login re-hashes a password whose hash used other parameters.
+and a login re-hashes a password whose hash used other parameters. A hash
+takes about a tenth of a second of CPU and 64 MiB: logins run it in a worker
+thread (:func:`check`, :func:`rehash`), a limiter bounding how many at once.
 """
 
 from __future__ import annotations
 
 import secrets
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -27,20 +31,35 @@ def configure(memory_kib: int) -> None:
     _dummy_hash = _hasher.hash(secrets.token_hex(16))
 
 
+def _bytes(password: str) -> bytes:
+    # A JSON string may hold a lone surrogate, which strict UTF-8 refuses:
+    # such a password is merely wrong, not a server error.
+    return password.encode("utf-8", "surrogatepass")
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher.hash(_bytes(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash, _bytes(password))
     except (VerificationError, InvalidHashError):
         return False
 
 
-def verify_nobody(password: str) -> None:
-    """Spend the time of a real check, for a username that does not exist."""
-    verify_password(_dummy_hash, password)
+async def check(password_hash: str | None, password: str, limiter: anyio.CapacityLimiter) -> bool:
+    """Whether ``password`` matches, verified in a worker thread (at most
+    ``limiter``'s tokens at once). ``None`` (no such user) spends the same
+    time on a dummy hash and is always False."""
+    against = _dummy_hash if password_hash is None else password_hash
+    ok = await anyio.to_thread.run_sync(verify_password, against, password, limiter=limiter)
+    return ok and password_hash is not None
+
+
+async def rehash(password: str, limiter: anyio.CapacityLimiter) -> str:
+    """:func:`hash_password` in a worker thread."""
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=limiter)
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from tortoise.transactions import in_transaction
 
 from server import audit
-from server.auth import authenticate, require_site
+from server.auth import Logins, require_site
 from server.errors import ApiError, invalid
 from server.models import Role, Site, User
 from server.passwords import generate_password, hash_password
@@ -46,12 +46,19 @@ async def user_out(user: User) -> UserOut:
     )
 
 
-async def log_in(body: Credentials) -> tuple[User, UserOut]:
-    """The user with these credentials, or a 401 that does not say which was wrong."""
-    user = await authenticate(body.username, body.password)
+async def log_in(logins: Logins, body: Credentials, address: str) -> tuple[User, UserOut]:
+    """The user with these credentials, or a 401 that does not say which was
+    wrong, or (after too many failures) a 429 :class:`~server.auth.TooManyAttempts`."""
+    user = await logins.authenticate(body.username, body.password, address)
     if user is None:
         raise ApiError(401, "bad_credentials", "Wrong username or password.")
     return user, await user_out(user)
+
+
+class SessionsEnded(Shape):
+    """How many sessions were ended."""
+
+    revoked: int
 
 
 async def revoke_sessions(actor: User | None, username: str) -> None:

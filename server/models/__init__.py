@@ -1,10 +1,19 @@
 """The tables of the whole domain, by part (Tortoise finds the models here).
 
-people: sites and staff; reports: reports, steps, photos, the timeline;
+people: sites, staff and their logins; reports: reports, steps, photos, the timeline;
 review: 分析 answers and 改善 actions; push: devices and the delivery queue.
 """
 
-from server.models.people import AdminLog, ContactKind, Role, Site, SiteContact, User
+from server.models.people import (
+    AdminLog,
+    ContactKind,
+    LoginFailure,
+    LoginSession,
+    Role,
+    Site,
+    SiteContact,
+    User,
+)
 from server.models.push import (
     AlertChannel,
     ChannelEvent,
@@ -36,6 +45,8 @@ __all__ = [
     "AnalysisAnswer",
     "CorrectiveAction",
     "DeliveryStatus",
+    "LoginFailure",
+    "LoginSession",
     "Event",
     "Photo",
     "PhotoKind",

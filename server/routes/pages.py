@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from server import channels
-from server.auth import Sessions, authenticate, check_form_csrf
+from server.auth import Sessions, TooManyAttempts, check_form_csrf, client_address
 from server.build import build_id, service_worker_script, static_assets
 from server.i18n import LANG_COOKIE, normalise
 from server.paths import PWA_DIR
@@ -49,14 +49,24 @@ async def login_form(request: Request) -> Response:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
-    user = await authenticate(username, password) if username and password else None
-    if user is None:
-        return render(
-            request, "login.html", status_code=401, error=True, username=username, next=target
-        )
-    response = RedirectResponse(target, status_code=303)
     sessions: Sessions = request.app.state.sessions
-    sessions.login(request, response, user)
+    page = {"username": username, "next": target}
+    try:
+        user = (
+            await sessions.logins.authenticate(username, password, client_address(request))
+            if username and password
+            else None
+        )
+    except TooManyAttempts as exc:
+        refused = render(
+            request, "login.html", status_code=429, error=exc.code, minutes=exc.minutes, **page
+        )
+        refused.headers.update(exc.headers)
+        return refused
+    if user is None:
+        return render(request, "login.html", status_code=401, error="bad_credentials", **page)
+    response = RedirectResponse(target, status_code=303)
+    await sessions.start(request, response, user)
     return response
 
 
@@ -64,7 +74,7 @@ async def logout_form(request: Request) -> Response:
     form = await request.form()
     check_form_csrf(request, form.get("csrf_token"))
     response = RedirectResponse("/login", status_code=303)
-    Sessions.logout(response)
+    await request.app.state.sessions.end(request, response)
     return response
 
 
@@ -115,15 +125,18 @@ async def offline_page(request: Request) -> Response:
 
 async def me_page(request: Request) -> Response:
     """The user's sites, and how they are alerted: this device's Web Push and,
-    for supervisors and admins, the group robots their sites' alerts go to."""
+    for supervisors and admins, the group robots their sites' alerts go to;
+    and how many other devices are logged in, to log them out."""
     user = request.state.user
     if user is None:
         return RedirectResponse("/login?next=/me", status_code=303)
+    sessions: Sessions = request.app.state.sessions
     return render(
         request,
         "me.html",
         sites=await user.sites.all().order_by("code"),
         robots=await channels.alerting(user),
+        other_sessions=await sessions.count_others(request.state.session),
     )
 
 

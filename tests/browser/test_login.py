@@ -1,10 +1,17 @@
-"""Logging in on a phone, in Chromium."""
+"""Logging in on a phone, in Chromium: the form, its throttle, logging out
+for good, and logging out the other devices."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import GUARD_PASSWORD, SMALL_TARGETS_JS, screenshot
+from tests.browser.conftest import (
+    GUARD_PASSWORD,
+    SMALL_TARGETS_JS,
+    api_session,
+    log_in,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -51,3 +58,58 @@ def test_the_login_page_switches_to_english(live_server, phone):
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("button", name="Log in").is_visible()
     screenshot(page, "login-en")
+
+
+def test_too_many_wrong_passwords_lock_the_form_and_say_for_how_long(live_server, phone):
+    page = phone.new_page()
+    page.goto(f"{live_server.url}/login")
+    for _ in range(5):
+        page.get_by_label("用户名").fill("guard")
+        page.get_by_label("密码").fill("not-it")
+        page.get_by_role("button", name="登录").click()
+        assert page.get_by_role("alert").inner_text() == "用户名或密码错误。"
+    # Locked: the right password too is refused, and the form says how long.
+    page.get_by_label("密码").fill(GUARD_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    assert page.get_by_role("alert").inner_text() == "登录失败次数过多，请 15 分钟后再试。"
+    assert page.get_by_label("用户名").input_value() == "guard"
+    assert page.url.endswith("/login")
+    screenshot(page, "login-throttled-zh-CN")
+    assert page.evaluate(SMALL_TARGETS_JS) == []
+    page.get_by_role("link", name="English").click()
+    page.get_by_label("Username").fill("guard")
+    page.get_by_label("Password").fill(GUARD_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    alert = page.get_by_role("alert").inner_text()
+    assert alert == "Too many failed logins. Try again in 15 minutes."
+    screenshot(page, "login-throttled-en")
+
+
+def test_a_cookie_kept_from_before_logout_lands_on_the_login_page(live_server, phone):
+    page = phone.new_page()
+    log_in(page, live_server.url)
+    kept = [c for c in phone.cookies() if c["name"] == "onsite_session"]
+    page.goto(f"{live_server.url}/me")
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_url(f"{live_server.url}/login")
+    phone.add_cookies(kept)  # as if copied off the phone before logging out
+    page.goto(f"{live_server.url}/reports")
+    assert "/login" in page.url
+    assert page.evaluate("fetch('/api/me').then(r => r.status)") == 401
+
+
+def test_the_me_page_logs_out_the_other_devices(live_server, phone):
+    with api_session(live_server, "guard", GUARD_PASSWORD) as tablet:
+        page = phone.new_page()
+        log_in(page, live_server.url)
+        page.goto(f"{live_server.url}/me")
+        status = page.locator("#devices-status")
+        assert status.inner_text() == "除本机外，还有 1 台设备登录着你的账号。"
+        screenshot(page, "me-devices-before-zh-CN")
+        assert page.evaluate(SMALL_TARGETS_JS) == []
+        page.get_by_role("button", name="退出其他设备").click()
+        page.get_by_text("其他 1 台设备已退出登录，本机仍登录着。").wait_for()
+        assert page.get_by_role("button", name="退出其他设备").is_hidden()
+        screenshot(page, "me-devices-zh-CN")
+        assert tablet.get("/api/me").status_code == 401
+        assert page.evaluate("fetch('/api/me').then(r => r.status)") == 200

@@ -1,4 +1,5 @@
-// "Me": push notifications for this device, and whether it is ready offline.
+// "Me": push notifications for this device, whether it is ready offline, and
+// logging out the other devices of this account.
 import { fmt } from "./text.js";
 
 const { t } = JSON.parse(document.getElementById("me-data").textContent);
@@ -90,6 +91,24 @@ $("push-off").addEventListener("click", async () => {
 });
 
 refresh();
+
+// --- other devices -------------------------------------------------------------------
+
+$("logout-others").addEventListener("click", async () => {
+  const button = $("logout-others");
+  $("devices-error").hidden = true;
+  button.disabled = true;
+  try {
+    const { revoked } = await api("DELETE", "/api/sessions/others");
+    $("devices-status").textContent = revoked ? fmt(t.others_done, { n: revoked }) : t.only_this;
+    button.hidden = true;
+  } catch (e) {
+    $("devices-error").textContent = e.message;
+    $("devices-error").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // --- offline readiness and what waits -----------------------------------------------
 
