@@ -5,13 +5,18 @@ of several runs, the output size, SSIM against a reference downscale (full
 decode, exact orientation, Lanczos to the same size, never JPEG-compressed),
 and the peak memory of one conversion (a forked child's high-water mark
 above its starting RSS). Then ten parallel uploads through the real server
-code path, for peak memory and the latency of other requests meanwhile.
+code path, for peak memory and the latency of other requests meanwhile;
+then four uploads at once of a 10000 x 10000 RGBA PNG (380 KB of file, 400
+MB of pixels), for the server's peak memory above its idle size and each
+answer.
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/photos.py [--runs 5] [--quality 80]
+    .venv/bin/python bench/photos.py --skip-pipelines   # the server parts only
 
 Targets (issue 6): >= 2x faster than naive, within 1.3x of pyvips,
-<= 400 KB for a 12 MP photo, SSIM >= 0.95.
+<= 400 KB for a 12 MP photo, SSIM >= 0.95. Issue 16: the four big PNGs at
+once stay under 600 MB of extra server memory, each a 201 or a clear 4xx.
 """
 
 from __future__ import annotations
@@ -24,17 +29,18 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 # One thread per conversion for every pipeline: the server already runs
 # conversions in parallel (ONSITE_PHOTO_WORKERS), so a pipeline's own threads
 # would only take cores from other uploads. Set before pyvips loads.
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
-import numpy as np
 from PIL import Image, ImageOps
-from skimage.metrics import structural_similarity
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,19 +74,23 @@ def vips(raw: bytes) -> bytes:
 PIPELINES: dict[str, Callable[[bytes], bytes]] = {"onsite": onsite, "naive": naive, "pyvips": vips}
 
 
-def luma(im: Image.Image) -> np.ndarray:
+def luma(im: Image.Image) -> Any:
+    import numpy as np  # the bench extras: only the pipeline comparison needs them
+
     # SSIM is defined on luminance (Wang et al. 2004); "L" is ITU-R 601 luma.
     return np.asarray(im.convert("L"), dtype=np.float64)
 
 
-def reference(raw: bytes, size: tuple[int, int]) -> np.ndarray:
+def reference(raw: bytes, size: tuple[int, int]) -> Any:
     im = ImageOps.exif_transpose(Image.open(io.BytesIO(raw))).convert("RGB")
     return luma(im.resize(size, Image.Resampling.LANCZOS))
 
 
 def ssim(out: bytes, raw: bytes) -> float:
+    from skimage.metrics import structural_similarity
+
     got = Image.open(io.BytesIO(out))
-    return structural_similarity(luma(got), reference(raw, got.size), data_range=255)
+    return float(structural_similarity(luma(got), reference(raw, got.size), data_range=255))
 
 
 def peak_memory_mb(name: str, path: Path) -> float:
@@ -126,13 +136,32 @@ def main() -> None:
         default=10,
         help="uploads at once through the server afterwards (0: skip)",
     )
+    parser.add_argument(
+        "--big",
+        type=int,
+        default=4,
+        help="10000 x 10000 RGBA PNG uploads at once through the server (0: skip)",
+    )
+    parser.add_argument(
+        "--skip-pipelines", action="store_true", help="only the uploads through the server"
+    )
     args = parser.parse_args()
     imaging.DISPLAY_QUALITY = args.quality
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, Python "
         f"{platform.python_version()}, Pillow {Image.__version__}, one thread per conversion"
     )
-    print(f"JPEG quality {args.quality}, progressive, long edge {EDGE} px\n")
+    if not args.skip_pipelines:
+        compare_pipelines(args.runs, args.quality)
+    if args.parallel:
+        asyncio.run(parallel_uploads(args.parallel))
+    if args.big:
+        asyncio.run(big_uploads(args.big))
+
+
+def compare_pipelines(runs: int, quality: int) -> None:
+    print(f"JPEG quality {quality}, progressive, long edge {EDGE} px\n")
     header = (
         f"{'photo':<24} {'MP':>5} {'pipeline':<8} {'ms':>7} {'KB':>6} {'SSIM':>6} {'peak MB':>8}"
     )
@@ -144,7 +173,7 @@ def main() -> None:
         with Image.open(path) as im:
             mp = im.width * im.height / 1e6
         for name, fn in PIPELINES.items():
-            ms, out = timed(fn, raw, args.runs)
+            ms, out = timed(fn, raw, runs)
             totals[name].append(ms)
             print(
                 f"{path.name[:24]:<24} {mp:>5.1f} {name:<8} {ms:>7.1f} {len(out) / 1024:>6.0f} "
@@ -160,79 +189,127 @@ def main() -> None:
         f"onsite is {mean['naive'] / mean['onsite']:.2f}x faster than naive, "
         f"{mean['onsite'] / mean['pyvips']:.2f}x the time of pyvips"
     )
-    if args.parallel:
-        asyncio.run(parallel_uploads(args.parallel))
 
 
-async def parallel_uploads(count: int) -> None:
-    """``count`` 12 MP uploads at once through the real server: its peak memory,
-    and how long other requests take meanwhile."""
+class Served:
+    """A running server (its own process) with the guard logged in and one report."""
+
+    def __init__(self, server: Any, client: Any, report_id: str) -> None:
+        self.server, self.client, self.report_id = server, client, report_id
+
+    def memory_mb(self, key: str) -> float:
+        """``VmRSS:`` (now) or ``VmHWM:`` (peak) of the server process, in MiB."""
+        for line in Path(f"/proc/{self.server.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def reset_peak(self) -> None:
+        # Linux: the high-water mark starts again from the current RSS.
+        Path(f"/proc/{self.server.proc.pid}/clear_refs").write_text("5")
+
+    async def upload(self, raw: bytes, content_type: str) -> tuple[int, float, str]:
+        from ingest import CSRF
+
+        t0 = time.perf_counter()
+        r = await self.client.put(
+            f"/api/reports/{self.report_id}/photos/{uuid.uuid4()}",
+            content=raw,
+            headers={**CSRF, "Content-Type": content_type},
+        )
+        message = "" if r.status_code < 300 else r.json()["error"]["message"]
+        return r.status_code, time.perf_counter() - t0, message
+
+
+@asynccontextmanager
+async def served(**env: str) -> AsyncIterator[Served]:
     import tempfile
-    import uuid
     from datetime import UTC, datetime
 
     import httpx
     from ingest import CSRF, ONSITE_APP, PASSWORD, Server, lift_incident, onsite_env
 
-    raw = (PHONE / "4032x3024.jpg").read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(ONSITE_APP, onsite_env(Path(tmp), ""), "/login")
+        server = Server(ONSITE_APP, {**onsite_env(Path(tmp), ""), **env}, "/login")
         try:
-            async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+            async with httpx.AsyncClient(base_url=server.url, timeout=300) as c:
                 await c.post(
                     "/api/session", json={"username": "guard", "password": PASSWORD}, headers=CSRF
                 )
-                rid = uuid.uuid4()
+                rid = str(uuid.uuid4())
                 now = datetime.now(UTC).isoformat()
                 await c.put(
                     f"/api/reports/{rid}",
                     headers=CSRF,
                     json={"site": "bench", "incident_type": lift_incident(), "occurred_at": now},
                 )
-
-                def rss(key: str) -> float:
-                    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
-                        if line.startswith(key):
-                            return int(line.split()[1]) / 1024
-                    return 0.0
-
-                idle = []
-                for _ in range(20):
-                    t0 = time.perf_counter()
-                    await c.get("/api/me")
-                    idle.append((time.perf_counter() - t0) * 1000)
-                before = rss("VmRSS:")
-                busy: list[float] = []
-                done = False
-
-                async def probe() -> None:
-                    while not done:
-                        t0 = time.perf_counter()
-                        await c.get("/api/me")
-                        busy.append((time.perf_counter() - t0) * 1000)
-                        await asyncio.sleep(0.02)
-
-                async def upload() -> int:
-                    r = await c.put(
-                        f"/api/reports/{rid}/photos/{uuid.uuid4()}",
-                        content=raw,
-                        headers={**CSRF, "Content-Type": "image/jpeg"},
-                    )
-                    return r.status_code
-
-                prober = asyncio.create_task(probe())
-                t0 = time.perf_counter()
-                codes = await asyncio.gather(*(upload() for _ in range(count)))
-                elapsed = time.perf_counter() - t0
-                done = True
-                await prober
-                peak = rss("VmHWM:")
+                yield Served(server, c, rid)
         finally:
             server.stop()
+
+
+def big_png() -> bytes:
+    """10000 x 10000 RGBA of one colour: a few hundred KB, 400 MB once decoded."""
+    buf = io.BytesIO()
+    Image.new("RGBA", (10000, 10000), (200, 40, 40, 160)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def big_uploads(count: int) -> None:
+    """``count`` uploads at once of a PNG at the pixel cap: the server's peak
+    memory above its warm idle size, and what each upload was answered."""
+    raw = big_png()
+    budget = os.environ.get("ONSITE_PHOTO_MEMORY_MB", "512 (default)")
+    async with served() as s:
+        # Warm: codecs loaded, a conversion's buffers made once.
+        await s.upload((PHONE / "4032x3024.jpg").read_bytes(), "image/jpeg")
+        before = s.memory_mb("VmRSS:")
+        s.reset_peak()
+        t0 = time.perf_counter()
+        answers = await asyncio.gather(*(s.upload(raw, "image/png") for _ in range(count)))
+        elapsed = time.perf_counter() - t0
+        peak = s.memory_mb("VmHWM:")
+    print(
+        f"\n{count} uploads at once of a 10000x10000 RGBA PNG ({len(raw) / 1e3:.0f} KB, 400 MB "
+        f"of pixels), ONSITE_PHOTO_MEMORY_MB {budget}: {elapsed:.1f} s in all"
+    )
+    for status, seconds, message in sorted(answers, key=lambda a: a[1]):
+        print(f"  {status} after {seconds:.1f} s {message}")
+    print(f"server memory: {before:.0f} MiB warm, peak {peak:.0f} MiB (+{peak - before:.0f} MiB)")
+
+
+async def parallel_uploads(count: int) -> None:
+    """``count`` 12 MP uploads at once through the real server: its peak memory,
+    and how long other requests take meanwhile."""
+    raw = (PHONE / "4032x3024.jpg").read_bytes()
+    async with served() as s:
+        idle = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await s.client.get("/api/me")
+            idle.append((time.perf_counter() - t0) * 1000)
+        before = s.memory_mb("VmRSS:")
+        busy: list[float] = []
+        done = False
+
+        async def probe() -> None:
+            while not done:
+                t0 = time.perf_counter()
+                await s.client.get("/api/me")
+                busy.append((time.perf_counter() - t0) * 1000)
+                await asyncio.sleep(0.02)
+
+        prober = asyncio.create_task(probe())
+        t0 = time.perf_counter()
+        answers = await asyncio.gather(*(s.upload(raw, "image/jpeg") for _ in range(count)))
+        elapsed = time.perf_counter() - t0
+        done = True
+        await prober
+        peak = s.memory_mb("VmHWM:")
     busy.sort()
     print(
         f"\n{count} parallel uploads of a 12 MP photo ({len(raw) / 1e6:.1f} MB) through the "
-        f"server: all {set(codes)}, {elapsed:.1f} s in all"
+        f"server: all {set(a[0] for a in answers)}, {elapsed:.1f} s in all"
     )
     print(f"server memory: {before:.0f} MB before, peak {peak:.0f} MB (+{peak - before:.0f} MB)")
     print(

@@ -84,13 +84,15 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on [ONSITE_HOST, 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [ONSITE_PORT, 8000].")
 def serve(host: str | None, port: int | None) -> None:
-    """Run the server; applies pending migrations first."""
+    """Run the server; applies pending migrations first. Logs one line per event to stderr."""
     import uvicorn
 
+    from server import logs
     from server.app import create_app
     from server.playbooks import PlaybookError
 
     settings = _settings()
+    logs.configure(settings.log_level)
     try:
         app = create_app(settings)
     except PlaybookError as exc:
@@ -100,7 +102,8 @@ def serve(host: str | None, port: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,
-        log_level="info",
+        log_config=None,  # uvicorn's lines go through the same one-line handler
+        log_level=settings.log_level.lower(),
     )
 
 

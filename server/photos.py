@@ -3,20 +3,25 @@
 A photo is identified by a UUID made on the phone. Its bytes are hashed: the
 same id with the same bytes, report and kind is a resend (200, nothing
 changes), anything else under that id a conflict (409). The imaging
-pipeline runs in worker threads behind a capacity limiter, so parallel 12 MP
-uploads keep memory bounded and the event loop free; its files are written
-before the row, so there is never a row without its files.
+pipeline runs in worker threads behind a capacity limiter and a memory
+budget shared by the process (``ONSITE_PHOTO_MEMORY_MB``), so parallel
+uploads keep memory bounded and the event loop free. Its files are staged
+first and put in place by the upload that wins the row insert, inside the
+row's transaction: the file served is the one the row describes, and there
+is never a row without its files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import cache
 from pathlib import Path
 
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from server import imaging
 from server.context import Context
@@ -92,38 +97,59 @@ async def put_photo(
     if existing is not None:
         return _resend(existing, report.id, digest, kind)
     report.ensure_open()
+    budget = memory_budget(ctx.settings.photo_memory_mb)
     try:
-        processed = await anyio.to_thread.run_sync(imaging.process, raw, limiter=ctx.photo_limiter)
+        processed = await anyio.to_thread.run_sync(
+            imaging.process, raw, budget, limiter=ctx.photo_limiter
+        )
     except imaging.PhotoError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     del raw  # the original is not kept: only what is served, without metadata
-    await anyio.to_thread.run_sync(ctx.photo_store.write, pid, DISPLAY, processed.display)
-    await anyio.to_thread.run_sync(ctx.photo_store.write, pid, THUMB, processed.thumbnail)
+    files = {DISPLAY: processed.display, THUMB: processed.thumbnail}
+    staged = await anyio.to_thread.run_sync(ctx.photo_store.stage, pid, files)
     meta = processed.metadata
     try:
-        photo = await Photo.create(
-            id=pid,
-            report=report,
-            kind=kind,
-            uploaded_by=user,
-            sha256=digest,
-            width=processed.width,
-            height=processed.height,
-            display_bytes=len(processed.display),
-            thumb_bytes=len(processed.thumbnail),
-            taken_at=meta.taken_at,
-            latitude=meta.latitude,
-            longitude=meta.longitude,
-            camera=meta.camera,
-        )
+        async with in_transaction():
+            photo = await Photo.create(
+                id=pid,
+                report=report,
+                kind=kind,
+                uploaded_by=user,
+                sha256=digest,
+                width=processed.width,
+                height=processed.height,
+                display_bytes=len(processed.display),
+                thumb_bytes=len(processed.thumbnail),
+                taken_at=meta.taken_at,
+                latitude=meta.latitude,
+                longitude=meta.longitude,
+                camera=meta.camera,
+            )
+            await Event.create(
+                report=report,
+                actor=user,
+                kind="photo",
+                data={"photo": str(pid), "kind": kind.value},
+            )
+            # Only the upload that inserted the row gets here: its files go
+            # into place before the commit, so a row never lacks them.
+            await anyio.to_thread.run_sync(staged.publish)
     except IntegrityError:
-        # A concurrent resend of this photo won; its files equal ours.
-        return _resend(await Photo.get(id=pid), report.id, digest, kind)
-    await Event.create(
-        report=report, actor=user, kind="photo", data={"photo": str(pid), "kind": kind.value}
-    )
+        # Another upload of this id won; its files are in place, ours never were.
+        winner = await Photo.get_or_none(id=pid)
+        if winner is None:
+            raise
+        return _resend(winner, report.id, digest, kind)
+    finally:
+        staged.discard()  # whatever was not published (quick: unlinks only)
     ctx.committed()
     return Written(PhotoOut.of(photo), created=True)
+
+
+@cache
+def memory_budget(megabytes: int) -> imaging.MemoryBudget:
+    """The one budget of this process for ``ONSITE_PHOTO_MEMORY_MB``."""
+    return imaging.MemoryBudget(megabytes * imaging.MB)
 
 
 def _resend(

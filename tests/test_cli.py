@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from tortoise import Tortoise
 
-from server import db
+from server import db, logs
 from server.auth import authenticate
 from server.cli import main
+from server.photo_store import DISPLAY, THUMB, PhotoStore
 from server.settings import load
 
 
@@ -155,3 +167,84 @@ def test_changes_made_on_the_command_line_are_in_the_admin_log_as_cli(run):
         ("cli", "user.create", "wang"),
         ("cli", "user.sessions", "wang"),
     ]
+
+
+@pytest.fixture
+def root_logging():
+    """Put the root logger back as pytest had it after a test configures it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_the_log_has_one_line_per_event_even_with_a_traceback(root_logging):
+    stream = io.StringIO()
+    logs.configure("INFO", stream)
+    log = logging.getLogger("onsite.test")
+    log.debug("below the level")
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError:
+        log.exception("the sweep failed\non two lines")
+    log.info("removed %d orphan photo files", 3)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert " ERROR onsite.test: the sweep failed" in lines[0]
+    assert "ZeroDivisionError" in lines[0]
+    assert lines[1].endswith(" INFO onsite.test: removed 3 orphan photo files")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_after_a_crash_sweeps_the_leftovers_and_logs_it(tmp_path, database_url):
+    # The database fixture has put a migrated SQLite database in tmp_path/data.
+    data = tmp_path / "data"
+    store = PhotoStore(data / "photos")
+    orphan = uuid.uuid4()  # put in place, then killed before its row committed
+    store.write(orphan, DISPLAY, b"x")
+    store.write(orphan, THUMB, b"x")
+    staged = store.stage(uuid.uuid4(), {DISPLAY: b"x"})  # killed while converting
+    minute_ago = time.time() - 60
+    for path in [store.path(orphan, DISPLAY), store.path(orphan, THUMB), *staged.moves]:
+        os.utime(path, (minute_ago, minute_ago))
+    port, log = free_port(), tmp_path / "server.log"
+    env = {**os.environ, "ONSITE_DATA_DIR": str(data), "ONSITE_DATABASE_URL": database_url}
+    env.pop("ONSITE_LOG_LEVEL", None)
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 60  # for a hung start, not a timing check
+        while True:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert not list(store.files()) and not list(store.temporaries())
+    lines = log.read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert any(
+        re.fullmatch(stamp + r" INFO onsite: removed 3 orphan photo files", ln) for ln in lines
+    ), lines
+    # uvicorn's own lines go through the same handler, one per event.
+    assert any(
+        re.fullmatch(stamp + r" INFO uvicorn\.error: Application startup complete\.", ln)
+        for ln in lines
+    ), lines

@@ -5,14 +5,19 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
+import threading
+import time
 import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageFile, ImageStat
+from PIL.ExifTags import Base
 
 from server import imaging
-from server.imaging import PhotoError, process
+from server.imaging import MemoryBudget, PhotoError, process
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 # Outside CI a checkout without ../shared may skip; in CI the photos must be there.
@@ -228,3 +233,188 @@ def test_a_truncated_jpeg_is_422():
     with pytest.raises(PhotoError) as err:
         process(whole[: len(whole) // 2])
     assert err.value.status == 422
+
+
+def test_nul_bytes_in_exif_strings_are_stripped():
+    # PostgreSQL refuses NUL in text: a camera name with one gave a 500.
+    exif = Image.Exif()
+    exif[Base.Make] = "Ca\x00non"
+    exif[Base.Model] = "EOS 5D\x00\x00"
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buf, "JPEG", exif=exif)
+    assert process(buf.getvalue()).metadata.camera == "Canon EOS 5D"
+
+
+def png(mode: str, size: tuple[int, int]) -> bytes:
+    """A big PNG of one colour: a small file, however many pixels."""
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def test_a_photo_that_needs_more_than_the_whole_budget_is_422_without_decoding(monkeypatch):
+    def no_decoding(self):
+        raise AssertionError("decoded although it cannot fit")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(PhotoError) as err:
+        # 5000 x 4000 RGBA is 80 MB of pixels before anything else.
+        process(png_header("RGBA", 5000, 4000), MemoryBudget(64 * imaging.MB))
+    assert (err.value.status, err.value.code) == (422, "too_many_pixels")
+    assert "5000x4000" in err.value.message and "64 MB" in err.value.message
+
+
+def test_a_webp_is_weighed_from_its_header_before_it_is_opened(monkeypatch):
+    # Opening a WebP allocates its whole canvas: the budget must come first.
+    def no_opening(*args, **kwargs):
+        raise AssertionError("opened although it cannot fit")
+
+    raw = make("RGB", "WEBP", size=(4000, 3000))
+    assert imaging._webp_size(raw) == (4000, 3000)
+    assert imaging._webp_size(make("RGBA", "WEBP", size=(321, 123), lossless=True)) == (321, 123)
+    monkeypatch.setattr(Image, "open", no_opening)
+    with pytest.raises(PhotoError) as err:
+        process(raw, MemoryBudget(64 * imaging.MB))
+    assert err.value.status == 422
+
+
+def png_header(mode: str, width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` (RGBA or RGB, 8 bits) with a token of data."""
+    colour = {"RGB": 2, "RGBA": 6}[mode]
+    data = png_bomb(width, height)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return data[:8] + chunk + crc + data[33:]
+
+
+def in_thread(work):
+    """Run ``work`` in a thread; the result holds its answer or its exception."""
+    result: dict = {}
+
+    def run():
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # handed to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def wait_until(condition, what: str) -> None:
+    # A deadline for a hung thread, not a timing assertion.
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.005)
+
+
+def test_a_conversion_waits_while_others_hold_the_budget_then_goes_on():
+    budget = MemoryBudget(200 * imaging.MB)
+    raw = png("RGBA", (4000, 3000))  # needs about 48 + 12 + 32 MB
+    with budget.hold(150 * imaging.MB):
+        thread, result = in_thread(lambda: process(raw, budget))
+        wait_until(lambda: budget.waiting == 1, "the conversion queued")
+        assert thread.is_alive() and not result
+    thread.join(60)
+    assert result["value"].width == 1600
+    assert budget.in_use == 0
+
+
+def test_the_budget_serves_in_arrival_order_so_a_big_photo_is_not_starved():
+    budget = MemoryBudget(100)
+    order: list[str] = []
+
+    def take(name: str, need: int) -> None:
+        with budget.hold(need):
+            order.append(name)
+
+    with budget.hold(60):
+        big, _ = in_thread(lambda: take("big", 80))
+        wait_until(lambda: budget.waiting == 1, "the big one queued")
+        small, _ = in_thread(lambda: take("small", 10))  # would fit now, but comes second
+        wait_until(lambda: budget.waiting == 2, "the small one queued")
+        assert order == []
+    big.join(60)
+    small.join(60)
+    assert order == ["big", "small"]
+    assert budget.in_use == 0
+    with pytest.raises(ValueError), budget.hold(101):
+        pass
+
+
+MEASURE = """
+import sys
+from pathlib import Path
+from server import imaging
+
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+class Noted(imaging.MemoryBudget):
+    def hold(self, need):
+        self.need = need
+        return super().hold(need)
+
+raw = Path(sys.argv[1]).read_bytes()
+budget = Noted(1 << 40)
+start = status("VmRSS:")
+imaging.process(raw, budget)
+print(status("VmHWM:") - start, budget.need)
+"""
+
+
+def jpeg_bytes(size: tuple[int, int], **save) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (30, 90, 200)).save(buf, "JPEG", **save)
+    return buf.getvalue()
+
+
+def measured(tmp_path: Path, raw: bytes) -> tuple[int, int]:
+    """Converting ``raw`` in a fresh process: its peak memory above where it
+    started, and what it asked the budget for, in bytes."""
+    path = tmp_path / "photo"
+    path.write_bytes(raw)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+linux_only = pytest.mark.skipif(
+    not Path("/proc/self/status").exists(), reason="reads /proc (Linux)"
+)
+MEASURED = {
+    "png-rgba-30mp": lambda: png("RGBA", (6000, 5000)),
+    "png-palette-30mp": lambda: png("P", (6000, 5000)),
+    "webp-12mp": lambda: make("RGB", "WEBP", size=(4000, 3000)),
+    "jpeg-progressive-48mp": lambda: jpeg_bytes((8000, 6000), progressive=True),
+    "jpeg-48mp": lambda: jpeg_bytes((8000, 6000)),
+    "heic-12mp": lambda: sample("heic/iphone_13_pro_max.HEIC"),
+}
+
+
+@linux_only
+@pytest.mark.parametrize("kind", MEASURED)
+def test_a_conversion_never_takes_more_memory_than_it_asked_the_budget_for(tmp_path, kind):
+    # The budget bounds memory only if each estimate is honest.
+    if kind.startswith("heic") and not PHOTOS.exists():
+        pytest.skip("no sample photos")
+    peak, need = measured(tmp_path, MEASURED[kind]())
+    assert peak <= need, f"peak {peak / imaging.MB:.0f} MB over the {need / imaging.MB:.0f} asked"
+
+
+@linux_only
+def test_a_big_transparent_png_is_reduced_a_strip_at_a_time_never_copied_whole(tmp_path):
+    # 35 MP RGBA is 140 MB of pixels; compositing it onto white whole, then
+    # resizing, peaked at 3.1 times that (a 100 MP one at 1.24 GB).
+    peak, _ = measured(tmp_path, png("RGBA", (7000, 5000)))
+    assert peak < 1.5 * 7000 * 5000 * 4, f"peak {peak / imaging.MB:.0f} MB"

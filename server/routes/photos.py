@@ -77,7 +77,8 @@ routes: list[BaseRoute] = [
             404: "No such report.",
             409: "Another photo, or another report, under this id.",
             415: "Not a JPEG, PNG, WebP or HEIC image.",
-            422: "Damaged, truncated, empty, or too many pixels; or an id that is not a UUID.",
+            422: "Damaged, truncated, empty, too many pixels, or more memory to convert than "
+            "the server allows (ONSITE_PHOTO_MEMORY_MB); or an id that is not a UUID.",
         },
     ),
     ApiRoute(

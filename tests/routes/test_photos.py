@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
 import io
+import logging
 import os
 import time
 import uuid
@@ -10,12 +14,16 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from PIL import Image
+from PIL.ExifTags import Base
 
-from server.models import Event, Photo
-from tests.conftest import CSRF, login
+from server.app import create_app
+from server.models import Event, Photo, Role, Site
+from server.photo_store import DISPLAY, THUMB, PhotoStore
+from tests.conftest import CSRF, api_client, login, make_user
 from tests.routes.test_reports import iso, lift_id
-from tests.test_imaging import PHOTOS, needs_photos, png_bomb
+from tests.test_imaging import PHOTOS, needs_photos, png_bomb, png_header
 
 JPEG = {**CSRF, "Content-Type": "image/jpeg"}
 
@@ -37,7 +45,8 @@ async def report_id(app, client, world) -> uuid.UUID:
 
 
 def stored_files(app) -> list:
-    return sorted(app.state.context.photo_store.files())
+    store = app.state.context.photo_store
+    return sorted([*store.files(), *store.temporaries()])
 
 
 async def upload(client, rid, pid, data: bytes, kind: str | None = None, headers=JPEG):
@@ -199,3 +208,124 @@ async def test_orphan_files_are_removed_but_fresh_ones_and_known_ones_kept(app):
     assert store.path(known, "display").exists()
     assert not store.path(orphan, "display").exists()
     assert store.path(fresh, "display").exists()
+
+
+def colour_of(jpeg_bytes: bytes) -> tuple[int, ...]:
+    return Image.open(io.BytesIO(jpeg_bytes)).convert("RGB").getpixel((5, 5))
+
+
+async def test_two_photos_sent_at_once_under_one_id_serve_the_one_in_the_row(
+    app, client, report_id
+):
+    # Both are converted at the same time; before, both wrote the files and
+    # the row went to the first insert, so the loser's image was served.
+    red, blue = jpeg(color=(220, 20, 20)), jpeg(color=(20, 20, 220))
+    for _ in range(6):
+        pid = uuid.uuid4()
+        answers = await asyncio.gather(
+            upload(client, report_id, pid, red), upload(client, report_id, pid, blue)
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409]
+        won = red if answers[0].status_code == 201 else blue
+        row = await Photo.get(id=pid)
+        assert row.sha256 == hashlib.sha256(won).hexdigest()
+        for url in (
+            f"/api/reports/{report_id}/photos/{pid}",
+            f"/api/reports/{report_id}/photos/{pid}/thumb",
+        ):
+            served = colour_of((await client.get(url)).content)
+            assert sum(abs(a - b) for a, b in zip(served, colour_of(won), strict=True)) < 30, url
+    assert not list(app.state.context.photo_store.temporaries())
+
+
+def exif_jpeg(make: str, model: str) -> bytes:
+    exif = Image.Exif()
+    exif[Base.Make], exif[Base.Model] = make, model
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 600), (90, 90, 90)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+async def test_a_nul_in_the_exif_camera_is_stripped_not_a_500(app, client, report_id):
+    # PostgreSQL refused the NUL ("invalid byte sequence"), after the files
+    # were written: a 500, files without a row, and a phone retrying forever.
+    pid = uuid.uuid4()
+    response = await upload(client, report_id, pid, exif_jpeg("Ca\x00non", "EOS 5D\x00"))
+    assert response.status_code == 201, response.text
+    assert response.json()["camera"] == "Canon EOS 5D"
+    assert (await Photo.get(id=pid)).camera == "Canon EOS 5D"
+    assert len(stored_files(app)) == 2
+
+
+@pytest.mark.parametrize("failing", [Photo, Event], ids=["photo-insert", "event-insert"])
+async def test_a_failure_while_storing_leaves_neither_files_nor_a_row(
+    app, client, report_id, monkeypatch, failing
+):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(failing, "create", broken)
+    pid = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        await upload(client, report_id, pid, jpeg())
+    monkeypatch.undo()
+    assert not await Photo.exists(id=pid)
+    assert stored_files(app) == []
+    # The phone's retry then stores it whole.
+    assert (await upload(client, report_id, pid, jpeg())).status_code == 201
+    assert len(stored_files(app)) == 2
+
+
+async def test_a_photo_too_big_for_the_memory_budget_is_422_and_stores_nothing(
+    app, client, report_id
+):
+    ctx = app.state.context
+    app.state.context = dataclasses.replace(
+        ctx, settings=dataclasses.replace(ctx.settings, photo_memory_mb=64)
+    )
+    pid = uuid.uuid4()
+    # 10000 x 10000 RGBA: 400 MB of pixels from a file of a few hundred bytes.
+    response = await upload(client, report_id, pid, png_header("RGBA", 10000, 10000))
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "10000x10000" in message and "64 MB" in message
+    assert not await Photo.exists(id=pid)
+    assert stored_files(app) == []
+    assert (await upload(client, report_id, uuid.uuid4(), jpeg())).status_code == 201
+
+
+async def test_a_start_sweeps_what_a_crash_left_and_logs_it(settings, caplog):
+    caplog.set_level(logging.INFO, logger="onsite")
+    first = create_app(settings, apply_migrations=False)
+    async with LifespanManager(first), api_client(first) as client:
+        north = await Site.create(code="north", name="北苑")
+        await make_user("guard", Role.GUARD, north)
+        await login(client, "guard")
+        rid, kept = uuid.uuid4(), uuid.uuid4()
+        body = {
+            "site": "north",
+            "incident_type": lift_id(first),
+            "occurred_at": iso(datetime.now(UTC)),
+        }
+        assert (await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)).status_code == 201
+        assert (await upload(client, rid, kept, jpeg())).status_code == 201
+    # What a kill -9 mid-upload leaves: staged files, and files put in place
+    # whose row was never committed.
+    store = PhotoStore(settings.data_dir / "photos")
+    orphan = uuid.uuid4()
+    store.write(orphan, DISPLAY, b"x")
+    store.write(orphan, THUMB, b"x")
+    staged = store.stage(uuid.uuid4(), {DISPLAY: b"x"})
+    minute_ago = time.time() - 60
+    for path in [*staged.moves, store.path(orphan, DISPLAY), store.path(orphan, THUMB)]:
+        os.utime(path, (minute_ago, minute_ago))
+    kept_old = store.path(kept, DISPLAY)
+    os.utime(kept_old, (minute_ago, minute_ago))
+    caplog.clear()
+    second = create_app(settings, apply_migrations=False)
+    async with LifespanManager(second):
+        assert sorted(second.state.context.photo_store.files()) == sorted(
+            [store.path(kept, DISPLAY), store.path(kept, THUMB)]
+        )
+        assert not list(store.temporaries())
+    assert "removed 3 orphan photo files" in caplog.messages

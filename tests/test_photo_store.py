@@ -1,0 +1,92 @@
+"""The photo files: staged apart, published by the winner, leftovers swept at start."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from server.photo_store import DISPLAY, ORPHAN_GRACE_S, THUMB, PhotoStore
+
+
+@pytest.fixture
+def store(tmp_path) -> PhotoStore:
+    return PhotoStore(tmp_path / "photos")
+
+
+def age(path, seconds: float) -> None:
+    """Set the file's time ``seconds`` ago (negative: in the future)."""
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+def test_a_staged_photo_is_not_served_until_published(store):
+    pid = uuid.uuid4()
+    staged = store.stage(pid, {DISPLAY: b"display", THUMB: b"thumb"})
+    assert not store.path(pid, DISPLAY).exists()
+    assert len(list(store.temporaries())) == 2
+    staged.publish()
+    assert store.path(pid, DISPLAY).read_bytes() == b"display"
+    assert store.path(pid, THUMB).read_bytes() == b"thumb"
+    assert not list(store.temporaries())
+    staged.discard()  # after publishing: nothing left to discard
+    assert store.path(pid, DISPLAY).exists()
+
+
+def test_the_loser_of_a_race_discards_its_files_and_never_touches_the_winners(store):
+    pid = uuid.uuid4()
+    winner = store.stage(pid, {DISPLAY: b"winner"})
+    loser = store.stage(pid, {DISPLAY: b"loser"})
+    winner.publish()
+    loser.discard()
+    assert store.path(pid, DISPLAY).read_bytes() == b"winner"
+    assert not list(store.temporaries())
+
+
+def test_a_start_sweeps_staged_files_from_before_it_and_spares_newer_ones(tmp_path):
+    earlier = PhotoStore(tmp_path / "photos")
+    crashed = earlier.stage(uuid.uuid4(), {DISPLAY: b"x"})
+    for path in crashed.moves:
+        age(path, 1)
+    store = PhotoStore(tmp_path / "photos")
+    # Another app server's upload in flight, staged after this one started.
+    in_flight = store.stage(uuid.uuid4(), {DISPLAY: b"x"})
+    for path in in_flight.moves:
+        age(path, -1)
+    assert store.remove_orphans(set()) == 1
+    assert list(store.temporaries()) == list(in_flight.moves)
+    in_flight.publish()
+
+
+def test_files_without_a_row_go_once_older_than_the_grace(store):
+    known, orphan, just_published = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for pid in (known, orphan, just_published):
+        store.write(pid, DISPLAY, b"x")
+    for pid in (known, orphan):
+        age(store.path(pid, DISPLAY), ORPHAN_GRACE_S + 1)
+    # ``just_published`` may be another server's, between rename and commit.
+    assert store.remove_orphans({known}) == 1
+    assert store.path(known, DISPLAY).exists()
+    assert not store.path(orphan, DISPLAY).exists()
+    assert store.path(just_published, DISPLAY).exists()
+
+
+def test_publishing_restarts_the_grace_however_long_the_insert_waited(store):
+    pid = uuid.uuid4()
+    staged = store.stage(pid, {DISPLAY: b"x"})
+    for path in staged.moves:
+        age(path, 3600)  # staged long ago, then waited on the database
+    staged.publish()
+    assert store.remove_orphans(set()) == 0
+    assert store.path(pid, DISPLAY).exists()
+
+
+def test_names_that_are_not_photos_are_left_alone(store):
+    stray = store.root / "ab" / "cd" / "notes.jpg"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"x")
+    age(stray, 3600)
+    assert store.remove_orphans(set()) == 0
+    assert stray.exists()
