@@ -25,6 +25,7 @@ from server.auth import AuthMiddleware, Sessions
 from server.context import Context, utcnow
 from server.error_handlers import exception_handlers
 from server.escalation import Escalator
+from server.headers import SecurityHeaders
 from server.i18n import LanguageMiddleware
 from server.models import Photo
 from server.paths import STATIC_DIR
@@ -162,6 +163,7 @@ def create_app(
         Mount("/static", StaticAssets(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
+        Middleware(SecurityHeaders),
         Middleware(GZipMiddleware, minimum_size=1024),
         Middleware(AuthMiddleware, sessions=sessions),
         Middleware(LanguageMiddleware, default=settings.default_language),

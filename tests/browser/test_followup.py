@@ -27,7 +27,7 @@ from tests.browser.test_push import NOTIFICATIONS_JS, registration_id
 
 pytestmark = pytest.mark.browser
 
-DESK = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1}
+DESK = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1, "bypass_csp": True}
 
 
 @pytest.fixture

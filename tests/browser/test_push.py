@@ -244,7 +244,7 @@ IPHONE_SAFARI = (
 def test_iphone_users_in_safari_are_told_to_add_the_app_to_the_home_screen(live_server, browser):
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-        locale="zh-CN", user_agent=IPHONE_SAFARI,
+        locale="zh-CN", user_agent=IPHONE_SAFARI, bypass_csp=True,
     )  # fmt: skip
     try:
         page = context.new_page()
