@@ -6,12 +6,19 @@ validate the request and write ``/api/openapi.json`` (see
 :mod:`server.openapi`), so the documentation cannot drift from what the
 server accepts. The handler is called with what was checked and parsed:
 ``handler(request, user=..., body=..., query=...)``, each only when declared.
+
+What no model should have to say is checked here, for every route: a body is
+UTF-8 JSON nested at most :data:`MAX_DEPTH` deep; no text anywhere (a body's
+strings and keys, the query, the path) holds a NUL or a lone surrogate, which
+no database stores; an id in the path (``{…_id}``) is a UUID, not the nil one.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -22,12 +29,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth import current_user, require_role
-from server.errors import ApiError, validation_error
+from server.errors import ApiError, fields_error, invalid, validation_error
 from server.models import Role
-from server.schemas import Written
+from server.schemas import Written, parse_id
 from server.settings import Settings
 
 MAX_JSON_BYTES = 256 * 1024
+# No body this API takes nests half as deep; a deeper one is refused before
+# it is parsed (100,000 levels would exhaust the parser's recursion).
+MAX_DEPTH = 32
 
 M = TypeVar("M", bound=BaseModel)
 Method = Literal["GET", "PUT", "POST", "DELETE"]
@@ -71,6 +81,8 @@ class ApiRoute(Route):
         self.body = body
         self.query = query
         self.responses = dict(responses)
+        if "{" in path:  # a path parameter is checked (see check_path)
+            self.responses.setdefault(422, "A path parameter is invalid.")
         accepted = set(inspect.signature(handler).parameters) - {"request"}
         declared = {"user"} if self.login else set()
         declared |= {"body"} if body is not None else set()
@@ -86,13 +98,15 @@ class ApiRoute(Route):
             if self.roles:
                 require_role(user, self.roles)
             arguments["user"] = user
+        check_path(request.path_params)
+        if self.query is not None:  # before the body: a bad query needs no upload
+            check_query(request.query_params.multi_items())
+            arguments["query"] = validate(self.query, dict(request.query_params))
         if isinstance(self.body, Raw):
             limit = self.body.limit(request.app.state.settings) if self.body.limit else None
             arguments["body"] = await read_body(request, limit or MAX_JSON_BYTES)
         elif self.body is not None:
             arguments["body"] = validate(self.body, await read_json(request))
-        if self.query is not None:
-            arguments["query"] = validate(self.query, dict(request.query_params))
         return await self.handler(request, **arguments)
 
     @property
@@ -127,17 +141,135 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
-    """The body as JSON, or a 400/413/415 that says what is wrong."""
+    """The body as JSON, or a 400/413/415/422 that says what is wrong."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype and ctype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = await read_body(request, MAX_JSON_BYTES)
     if not raw.strip():
         return {}  # no body: an empty object, so a model says what is missing
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """UTF-8 JSON, at most MAX_DEPTH deep, with text a database can store."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "The body is not UTF-8 text.") from None
+    if nesting_exceeds(text, MAX_DEPTH):
+        raise ApiError(400, "too_deep", f"The body is nested deeper than {MAX_DEPTH} levels.")
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+    check_json_text(data)
+    return data
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{literal[:20]} is too large a number")
+    return value
+
+
+_STRUCTURE = re.compile(r'["\[\]{}]')
+
+
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` opens more than ``limit`` arrays and objects at
+    once, read in one pass without parsing (strings are skipped)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the usual body: too few brackets to be too deep
+    depth, at = 0, 0
+    while found := _STRUCTURE.search(text, at):
+        char, at = found.group(), found.end()
+        if char == '"':
+            at = _string_end(text, at)
+            if at < 0:
+                return False  # unterminated: the parser says so
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _string_end(text: str, at: int) -> int:
+    """Just past the quote that ends the string whose content starts at ``at``."""
+    while (quote := text.find('"', at)) >= 0:
+        backslashes = 0
+        while text[quote - 1 - backslashes] == "\\":
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote + 1
+        at = quote + 1
+    return -1
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None: PostgreSQL refuses NUL
+    and no UTF-8 encodes a lone surrogate (JSON's "\\ud800")."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000)"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate, which is not Unicode text"
+    return None
+
+
+def check_json_text(data: Any) -> None:
+    """A 422 naming each string or key of ``data`` that is not storable text."""
+    problems: list[tuple[str, str]] = []
+    queue: deque[tuple[str, Any]] = deque([("", data)])
+    while queue:
+        where, value = queue.popleft()
+        if isinstance(value, str):
+            if problem := text_problem(value):
+                problems.append((where or "body", problem))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if problem := text_problem(key):
+                    problems.append((where or "body", f"a key {problem}"))
+                else:
+                    queue.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            queue.extend((f"{where}.{i}" if where else str(i), v) for i, v in enumerate(value))
+    if problems:
+        raise fields_error(problems)
+
+
+def check_query(items: Iterable[tuple[str, str]]) -> None:
+    """A 422 naming each query parameter that is not storable text."""
+    problems = []
+    for name, value in items:
+        if problem := text_problem(name):
+            problems.append(("query", f"a parameter's name {problem}"))
+        elif problem := text_problem(value):
+            problems.append((name, problem))
+    if problems:
+        raise fields_error(problems)
+
+
+def check_path(params: Mapping[str, Any]) -> None:
+    """A 422 naming the first path parameter that is not storable text, or an
+    id (``…_id``) that is not a UUID or is the nil UUID."""
+    for name, value in params.items():
+        if not isinstance(value, str):
+            continue  # a number, converted by the route
+        if problem := text_problem(value):
+            raise invalid(name, f"{problem}.", problem=problem)
+        if name.endswith("_id"):
+            parse_id(value, name)
 
 
 def _size(limit: int) -> str:

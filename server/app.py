@@ -25,6 +25,7 @@ from server.auth import AuthMiddleware, Sessions
 from server.context import Context, utcnow
 from server.error_handlers import exception_handlers
 from server.escalation import Escalator
+from server.guards import StorableAddress
 from server.headers import SecurityHeaders
 from server.i18n import LanguageMiddleware
 from server.models import Photo
@@ -164,6 +165,7 @@ def create_app(
     ]
     middleware = [
         Middleware(SecurityHeaders),
+        Middleware(StorableAddress),
         Middleware(GZipMiddleware, minimum_size=1024),
         Middleware(AuthMiddleware, sessions=sessions),
         Middleware(LanguageMiddleware, default=settings.default_language),

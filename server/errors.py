@@ -46,11 +46,18 @@ def invalid(field: str, message: str, *, code: str = "invalid", problem: str = "
     )
 
 
+def fields_error(problems: list[tuple[str, str]]) -> ApiError:
+    """One 422 that names each ``(field, problem)``."""
+    fields = [{"field": field, "message": message} for field, message in problems]
+    text = "; ".join(f"{field}: {message}" for field, message in problems)
+    return ApiError(422, "invalid", text, fields=fields)
+
+
 def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
     """Turn pydantic's errors into one 422 that names each field."""
-    problems = []
-    for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        problems.append({"field": prefix + where, "message": err["msg"]})
-    message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-    return ApiError(422, "invalid", message, fields=problems)
+    return fields_error(
+        [
+            (prefix + (".".join(str(p) for p in err["loc"]) or "body"), err["msg"])
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+    )

@@ -11,13 +11,12 @@ own idempotent write, merged by step index.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
@@ -37,11 +36,10 @@ from server.report_shapes import (
     report_out,
     summary_fields,
 )
-from server.schemas import Written, iso
+from server.schemas import IN_RANGE, RECENT, Id, Time, Written, check_recent, iso, parse_id
 
-# Phones' clocks drift; beyond this a time "from the future" is an error.
-CLOCK_SKEW = timedelta(minutes=10)
 MAX_NOTES = 10_000
+MAX_STEPS = 500
 
 
 # --- what the phone sends -----------------------------------------------------
@@ -63,8 +61,8 @@ class LocationIn(BaseModel):
 
 
 class StepIn(BaseModel):
-    index: int = Field(ge=0, le=500)
-    checked_at: AwareDatetime
+    index: int = Field(ge=0, lt=MAX_STEPS)
+    checked_at: Time = Field(description=f"when it was done: {RECENT}")
 
 
 class ReportIn(BaseModel):
@@ -77,18 +75,20 @@ class ReportIn(BaseModel):
     site: str = Field(min_length=1, max_length=32, description="site code")
     incident_type: str = Field(min_length=1, max_length=64, description="playbook incident id")
     severity: Severity | None = None
-    occurred_at: AwareDatetime
-    client_sent_at: AwareDatetime | None = None
+    occurred_at: Time = Field(description=f"when it happened: {RECENT}")
+    client_sent_at: Time | None = Field(
+        default=None, description=f"when the phone sent it: {RECENT}"
+    )
     playbook_version: str | None = Field(default=None, max_length=32)
     location: LocationIn = Field(default_factory=LocationIn)
     notes: str = Field(default="", max_length=MAX_NOTES)
-    steps: list[StepIn] = Field(default_factory=list, max_length=500)
+    steps: list[StepIn] = Field(default_factory=list, max_length=MAX_STEPS)
 
 
 class StepTickIn(BaseModel):
     """A handling step done, at the phone's time."""
 
-    checked_at: AwareDatetime
+    checked_at: Time = Field(description=f"when it was done: {RECENT}")
 
 
 class ReportFilter(BaseModel):
@@ -104,11 +104,11 @@ class ReportFilter(BaseModel):
     assignee: str | None = Field(
         default=None, max_length=64, description="'me', or a technician's username"
     )
-    from_: AwareDatetime | None = Field(
-        default=None, alias="from", description="received at or after"
+    from_: Time | None = Field(
+        default=None, alias="from", description=f"received at or after ({IN_RANGE})"
     )
-    to: AwareDatetime | None = Field(default=None, description="received before")
-    since: AwareDatetime | None = Field(default=None, description="the same as from")
+    to: Time | None = Field(default=None, description=f"received before ({IN_RANGE})")
+    since: Time | None = Field(default=None, description="the same as from")
 
 
 class ListQuery(ReportFilter):
@@ -123,30 +123,35 @@ class ListQuery(ReportFilter):
 
 
 def parse_report_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(422, "invalid", "The report id is not a UUID.") from None
+    return parse_id(raw, "report_id")
 
 
-def _not_in_future(value: datetime, field: str, now: datetime) -> None:
-    if value > now + CLOCK_SKEW:
-        raise invalid(field, "is in the future; check the phone's clock.", problem="in the future")
+def _check_index(index: int, handling_count: int, field: str) -> None:
+    if index >= handling_count:
+        raise invalid(
+            field,
+            f"this playbook has {handling_count} steps (0 to {handling_count - 1}).",
+            problem="no such step",
+        )
 
 
 def _check_steps(steps: list[StepIn], handling_count: int, now: datetime) -> None:
     seen: set[int] = set()
     for i, step in enumerate(steps):
-        if step.index >= handling_count:
-            raise invalid(
-                f"steps.{i}.index",
-                f"this playbook has {handling_count} steps (0 to {handling_count - 1}).",
-                problem="no such step",
-            )
+        _check_index(step.index, handling_count, f"steps.{i}.index")
         if step.index in seen:
             raise invalid(f"steps.{i}.index", f"step {step.index} is given twice.")
         seen.add(step.index)
-        _not_in_future(step.checked_at, f"steps.{i}.checked_at", now)
+        check_recent(step.checked_at, f"steps.{i}.checked_at", now)
+
+
+def _may_tick(report: Report, user: User) -> None:
+    """Steps are the reporter's record of what they did on the spot: only
+    they tick them, whoever else may see or follow up the report."""
+    if report.reporter_id != user.id:
+        raise ApiError(
+            403, "forbidden", "Only the person who reported this incident ticks its steps."
+        )
 
 
 def content_hash(body: ReportIn, severity: Severity) -> str:
@@ -248,7 +253,9 @@ async def put_report(
             problem="unknown",
         )
     site = await _site_for_report(user, body.site)
-    _not_in_future(body.occurred_at, "occurred_at", now)
+    check_recent(body.occurred_at, "occurred_at", now)
+    if body.client_sent_at is not None:
+        check_recent(body.client_sent_at, "client_sent_at", now)
     _check_steps(body.steps, len(incident.handling), now)
     severity = body.severity or Severity(incident.severity)
     digest = content_hash(body, severity)
@@ -315,6 +322,10 @@ async def _resend(
 ) -> Written[ReportOut]:
     if not await existing.is_visible_to(user):
         raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")
+    if existing.reporter_id != user.id:
+        # A resend comes from the reporter's phone; from anyone else it would
+        # record the steps in their name.
+        raise ApiError(403, "forbidden", "This report id belongs to a report someone else sent.")
     if existing.content_hash != digest:
         raise ApiError(409, "conflict", "A different report was already sent with this id.")
     await _merge_steps(existing, steps, user)
@@ -324,12 +335,14 @@ async def _resend(
 async def tick_step(
     ctx: Context, user: User, report_id: str, index: int, body: StepTickIn
 ) -> Written[ReportOut]:
-    """Record one handling step ticked after the report was sent."""
-    rid = parse_report_id(report_id)
-    step = [StepIn(index=index, checked_at=body.checked_at)]
-    report = await Report.seen_by(user, rid)
+    """Record one handling step ticked after the report was sent, by its
+    reporter, until the incident is closed (a resend after that is still 200)."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    _may_tick(report, user)
     incident = ctx.library.incident(report.incident_type)
-    _check_steps(step, len(incident.handling) if incident else 0, ctx.clock())
+    _check_index(index, len(incident.handling) if incident else 0, "index")
+    check_recent(body.checked_at, "checked_at", ctx.clock())
+    step = [StepIn(index=index, checked_at=body.checked_at)]
     created = await _merge_steps(report, step, user)
     if created:
         ctx.committed()
@@ -349,13 +362,30 @@ def encode_cursor(report: Report) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+class _Cursor(BaseModel):
+    """Where a page ended: the last report's receipt time and id."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    r: str
+    i: str
+
+
+class _Position(BaseModel):
+    r: Time
+    i: Id
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """A cursor from :func:`encode_cursor`, or 400: whatever else it decodes to
+    (another JSON, another time or id) is checked before it reaches a query."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        return datetime.fromisoformat(data["r"]), uuid.UUID(data["i"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        data = _Cursor.model_validate_json(raw)
+        position = _Position.model_validate(data.model_dump())
+    except (ValueError, ValidationError):  # binascii.Error is a ValueError
         raise ApiError(400, "bad_cursor", "cursor: not a cursor this server gave out.") from None
+    return position.r, position.i
 
 
 async def filter_reports(user: User, query: ReportFilter) -> QuerySet[Report]:

@@ -39,7 +39,7 @@ from server.models import (
 from server.push.queue import notify_action
 from server.report_shapes import ReportOut, report_out
 from server.reports import parse_report_id
-from server.schemas import Written
+from server.schemas import EARLIEST, IN_RANGE, LATEST, Id, Written, parse_id
 
 MAX_TEXT = 2000
 
@@ -56,7 +56,11 @@ class ActionIn(BaseModel):
 
     description: str = Field(min_length=1, max_length=MAX_TEXT)
     owner: str = Field(min_length=1, max_length=64, description="the owner's username")
-    due: date = Field(description="YYYY-MM-DD, the last day to do it")
+    due: date = Field(
+        ge=EARLIEST.date(),
+        lt=LATEST.date(),
+        description=f"YYYY-MM-DD, the last day to do it ({IN_RANGE})",
+    )
     item: int | None = Field(default=None, ge=0, description="index of the playbook's 改善 item")
 
 
@@ -64,7 +68,7 @@ class DoneIn(BaseModel):
     """What the owner did, with photos of the report that show it."""
 
     note: str = Field(default="", max_length=MAX_TEXT)
-    photos: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    photos: list[Id] = Field(default_factory=list, max_length=20)
 
 
 class CheckIn(BaseModel):
@@ -121,10 +125,7 @@ async def answer_analysis(
 
 
 def _action_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(422, "invalid", "The action id is not a UUID.") from None
+    return parse_id(raw, "action_id")
 
 
 async def _action_of(report: Report, action_id: uuid.UUID) -> CorrectiveAction:

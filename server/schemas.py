@@ -6,12 +6,21 @@ Answers are pydantic models: the service builds one, the route sends it, and
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
+from server.errors import invalid
 from server.models import Site, User
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,6 +38,78 @@ Timestamp = Annotated[
     PlainSerializer(iso, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+
+# --- what clients send: times and ids -----------------------------------------
+
+# Every time a client sends lies in these years, filters included: anything
+# else is a typo (year 0001 or 9999), and would overflow on its way to UTC.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# A time the phone says something happened (occurred, ticked, sent) is within
+# these bounds of the server's clock: older is a typo or a phone whose clock
+# was reset (1970), later a phone's clock that runs ahead (they drift a little).
+MAX_AGE = timedelta(days=365)
+CLOCK_SKEW = timedelta(minutes=10)
+
+RECENT = (
+    f"no more than {MAX_AGE.days} days before the server's clock, "
+    f"nor {CLOCK_SKEW.seconds // 60} minutes after it"
+)
+IN_RANGE = f"in the years {EARLIEST.year} to {LATEST.year - 1}"
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"must be {IN_RANGE}")
+    return utc
+
+
+# A time with its zone, in UTC once parsed.
+Time = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
+
+def check_recent(value: datetime, field: str, now: datetime) -> None:
+    """A 422 naming ``field`` unless ``value`` is RECENT by the clock ``now``."""
+    if value > now + CLOCK_SKEW:
+        raise invalid(field, "is in the future; check the phone's clock.", problem="in the future")
+    if value < now - MAX_AGE:
+        raise invalid(
+            field,
+            f"is more than {MAX_AGE.days} days ago; check the date and the phone's clock.",
+            problem="too long ago",
+        )
+
+
+NIL = uuid.UUID(int=0)
+
+
+def _not_nil(value: uuid.UUID) -> uuid.UUID:
+    if value == NIL:
+        raise ValueError("the nil UUID is not an id")
+    return value
+
+
+# An id made by a client: any UUID but the nil one.
+Id = Annotated[uuid.UUID, AfterValidator(_not_nil)]
+
+
+def parse_id(raw: str, field: str) -> uuid.UUID:
+    """``raw`` (a path's id) as a UUID, or a 422 naming ``field``."""
+    try:
+        value = uuid.UUID(raw)
+    except ValueError:
+        raise invalid(field, "is not a UUID.", problem="not a UUID") from None
+    if value == NIL:
+        raise invalid(field, "the nil UUID is not an id.", problem="the nil UUID")
+    return value
+
+
+# --- answers ------------------------------------------------------------------
 
 
 class Shape(BaseModel):

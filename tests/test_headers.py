@@ -62,3 +62,13 @@ async def test_an_html_error_page_escapes_what_it_shows(client, world):
     assert response.status_code in (404, 422)
     assert "<script>alert(1)</script>" not in response.text
 
+
+@pytest.mark.parametrize(
+    "path", ["/?type=%00", "/?site=%00", "/admin/users/gu%00ard", "/admin/sites/no%00rth", "/%00"]
+)
+async def test_a_page_address_with_a_nul_is_a_400_not_a_500(client, world, path):
+    await login(client, "admin")
+    response = await client.get(path)
+    assert response.status_code == 400, response.text
+    assert "NUL" in response.text
+    assert response.headers["content-security-policy"] == CSP

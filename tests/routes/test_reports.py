@@ -359,3 +359,235 @@ async def test_bad_list_filters_are_4xx(client, world, params, status):
     response = await client.get("/api/reports", params=params)
     assert response.status_code == status, response.text
     assert response.json()["error"]["message"]
+
+
+# --- times, ids and text that no report may carry (issue 16) ---------------------
+
+# The extremes of Python's datetimes, which overflow on their way to UTC.
+YEAR_1 = "0001-01-01T00:00:00+14:00"
+YEAR_9999 = "9999-12-31T23:59:59-14:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"occurred_at": YEAR_1}, "occurred_at"),
+        ({"occurred_at": "1970-01-01T00:00:00Z"}, "occurred_at"),
+        ({"occurred_at": YEAR_9999}, "occurred_at"),
+        ({"client_sent_at": YEAR_9999}, "client_sent_at"),
+        ({"client_sent_at": YEAR_1}, "client_sent_at"),
+        ({"steps": [{"index": 0, "checked_at": YEAR_1}]}, "steps.0.checked_at"),
+        ({"steps": [{"index": 0, "checked_at": YEAR_9999}]}, "steps.0.checked_at"),
+    ],
+)
+async def test_times_out_of_any_sane_range_are_422_naming_the_field(
+    client, world, body, change, field
+):
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    response = await put(client, rid, {**body, **change})
+    assert response.status_code == 422, response.text
+    assert field in [f["field"] for f in response.json()["error"]["fields"]]
+    assert not await Report.exists(id=rid)
+
+
+async def test_a_time_more_than_a_year_ago_is_422_and_a_recent_one_is_taken(client, world, body):
+    from server.schemas import MAX_AGE
+
+    await login(client, "guard")
+    old = iso(datetime.now(UTC) - MAX_AGE - timedelta(days=1))
+    for bad, field in (
+        ({**body, "occurred_at": old}, "occurred_at"),
+        ({**body, "client_sent_at": old}, "client_sent_at"),
+        ({**body, "steps": [{"index": 0, "checked_at": old}]}, "steps.0.checked_at"),
+    ):
+        rid = uuid.uuid4()
+        response = await put(client, rid, bad)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["fields"] == [{"field": field, "message": "too long ago"}]
+        assert not await Report.exists(id=rid)
+    recent = iso(datetime.now(UTC) - MAX_AGE + timedelta(days=1))
+    assert (await put(client, uuid.uuid4(), {**body, "occurred_at": recent})).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "checked_at",
+    [YEAR_1, YEAR_9999, "1970-01-01T00:00:00Z"],
+)
+async def test_ticking_a_step_at_an_absurd_time_is_422(client, world, body, checked_at):
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    await put(client, rid, {**body, "steps": []})
+    response = await client.put(
+        f"/api/reports/{rid}/steps/6", json={"checked_at": checked_at}, headers=CSRF
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"][0]["field"] == "checked_at"
+    assert await ReportStep.filter(report_id=rid).count() == 0
+
+
+@pytest.mark.parametrize("index", [500, 501, 10**30])
+async def test_ticking_a_step_far_past_the_playbook_is_422_naming_the_index(
+    client, world, body, index
+):
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    await put(client, rid, {**body, "steps": []})
+    response = await client.put(
+        f"/api/reports/{rid}/steps/{index}",
+        json={"checked_at": iso(datetime.now(UTC))},
+        headers=CSRF,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"] == [{"field": "index", "message": "no such step"}]
+
+
+async def test_the_nil_uuid_is_not_a_report_id(client, world, body):
+    await login(client, "guard")
+    nil = "00000000-0000-0000-0000-000000000000"
+    response = await put(client, nil, body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"][0]["field"] == "report_id"
+    assert await Report.all().count() == 0
+    assert (await client.get(f"/api/reports/{nil}")).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"notes": "电梯\x00困人"},
+        {"location": {"text": "3栋\x00"}},
+        {"incident_type": "\x00"},
+        {"site": "north\x00"},
+        {"playbook_version": "v\x00"},
+        {"notes": "\ud800"},
+    ],
+)
+async def test_text_with_a_nul_or_a_lone_surrogate_is_422_naming_the_field(
+    client, world, body, change
+):
+    import json
+
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    response = await client.put(
+        f"/api/reports/{rid}",
+        content=json.dumps({**body, **change}),  # escaped: a surrogate is sent as \\ud800
+        headers={**CSRF, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    field = next(iter(change))
+    fields = [f["field"] for f in response.json()["error"]["fields"]]
+    assert fields == [f"{field}.text" if field == "location" else field]
+    assert not await Report.exists(id=rid)
+
+
+@pytest.mark.parametrize("param", ["type", "site", "assignee", "status", "cursor"])
+async def test_a_nul_in_a_list_filter_is_422_naming_it(client, world, param):
+    await login(client, "guard")
+    response = await client.get("/api/reports", params={param: "north\x00"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"][0]["field"] == param
+
+
+def cursor_of(data) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"r": "2026-01-01T00:00:00+00:00", "i": 5},
+        {"r": 5, "i": str(uuid.uuid4())},
+        {"r": "2026-01-01T00:00:00", "i": str(uuid.uuid4())},  # no time zone
+        {"r": YEAR_1, "i": str(uuid.uuid4())},
+        {"r": "2026-01-01T00:00:00+00:00", "i": "00000000-0000-0000-0000-000000000000"},
+        {"r": "2026-01-01T00:00:00+00:00", "i": str(uuid.uuid4()), "x": 1},
+        {"r": ["a"], "i": {"b": 1}},
+        ["2026-01-01T00:00:00+00:00", str(uuid.uuid4())],
+        "a string",
+        None,
+    ],
+)
+async def test_a_cursor_that_decodes_to_something_else_is_400(client, world, data):
+    await login(client, "guard")
+    response = await client.get("/api/reports", params={"cursor": cursor_of(data)})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "bad_cursor"
+
+
+@pytest.mark.parametrize("param", ["from", "to", "since"])
+async def test_list_times_out_of_range_are_422(client, world, param):
+    await login(client, "guard")
+    for value in (YEAR_1, YEAR_9999):
+        response = await client.get("/api/reports", params={param: value})
+        assert response.status_code == 422, response.text
+
+
+# --- who ticks the steps (issue 16) -------------------------------------------------
+
+
+async def assigned_report(client, as_user, body) -> uuid.UUID:
+    """A report of the guard's, acknowledged and assigned to the technician."""
+    rid = uuid.uuid4()
+    assert (await put(client, rid, {**body, "steps": []})).status_code == 201
+    boss = await as_user("super")
+    for action, answer in (("acknowledgement", {}), ("assignment", {"assignee": "tech"})):
+        response = await boss.put(f"/api/reports/{rid}/{action}", json=answer, headers=CSRF)
+        assert response.status_code == 201, response.text
+    return rid
+
+
+@pytest.mark.parametrize("username", ["super", "admin", "tech"])
+async def test_only_the_reporter_ticks_a_step(client, world, body, as_user, username):
+    await login(client, "guard")
+    rid = await assigned_report(client, as_user, body)
+    other = await as_user(username)
+    tick = {"checked_at": iso(datetime.now(UTC))}
+    response = await other.put(f"/api/reports/{rid}/steps/2", json=tick, headers=CSRF)
+    assert response.status_code == 403, response.text
+    assert "reported" in response.json()["error"]["message"]
+    assert await ReportStep.filter(report_id=rid).count() == 0
+    mine = await client.put(f"/api/reports/{rid}/steps/2", json=tick, headers=CSRF)
+    assert mine.status_code == 201, mine.text
+
+
+@pytest.mark.parametrize("username", ["super", "admin"])
+async def test_a_resend_by_someone_else_records_no_steps_in_their_name(
+    client, world, body, as_user, username
+):
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    assert (await put(client, rid, {**body, "steps": body["steps"][:1]})).status_code == 201
+    response = await put(await as_user(username), rid, body)
+    assert response.status_code == 403, response.text
+    steps = await ReportStep.filter(report_id=rid).prefetch_related("checked_by")
+    assert [(s.step_index, s.checked_by.username) for s in steps] == [(0, "guard")]
+    assert await Event.filter(report_id=rid, kind="step").count() == 0
+
+
+async def test_no_step_is_ticked_once_the_incident_is_closed(client, world, body, as_user):
+    await login(client, "guard")
+    rid = uuid.uuid4()
+    assert (await put(client, rid, body)).status_code == 201
+    admin = await as_user("admin")
+    assert (
+        await admin.put(f"/api/reports/{rid}/acknowledgement", json={}, headers=CSRF)
+    ).status_code == 201
+    closed = await admin.put(
+        f"/api/reports/{rid}/closure", json={"note": "ok", "waive": "a drill"}, headers=CSRF
+    )
+    assert closed.status_code == 201, closed.text
+    tick = {"checked_at": iso(datetime.now(UTC))}
+    response = await client.put(f"/api/reports/{rid}/steps/3", json=tick, headers=CSRF)
+    assert response.status_code == 409, response.text
+    assert "closed" in response.json()["error"]["message"]
+    more = {**body, "steps": [*body["steps"], {"index": 3, **tick}]}
+    assert (await put(client, rid, more)).status_code == 409
+    assert await ReportStep.filter(report_id=rid).count() == 2
+    # What was ticked before it closed is still answered as a resend.
+    again = await client.put(f"/api/reports/{rid}/steps/0", json=body["steps"][0], headers=CSRF)
+    assert again.status_code == 200, again.text
