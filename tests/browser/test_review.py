@@ -5,6 +5,7 @@ then passes; the incident closes. The sections drawn at phone and desk size."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import PHONE_OPTIONS, add_user, api_session, log_in, screenshot
 from tests.browser.test_followup import DESK, new_report
@@ -14,7 +15,15 @@ pytestmark = pytest.mark.browser
 
 def section_shot(page, name: str) -> None:
     """The analysis and improvement sections, at the size of the screen."""
-    page.locator("#analysis").scroll_into_view_if_needed()
+    # live.js may be swapping the section in just then (a change it was told
+    # of): the locator finds the new one on the next try.
+    for attempt in range(3):
+        try:
+            page.locator("#analysis").scroll_into_view_if_needed()
+            break
+        except PlaywrightError:
+            if attempt == 2:
+                raise
     screenshot(page, name)
 
 
