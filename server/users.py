@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import anyio.to_thread
 from pydantic import BaseModel, Field
 from tortoise.transactions import in_transaction
 
@@ -175,13 +176,14 @@ async def put_user(
     if found is None:
         made_up = password is None
         password = password or generate_password()
+        hashed = await _hashed(password)
         async with in_transaction():
             user = await User.create(
                 username=username,
                 display_name=name,
                 role=body.role,
                 is_active=body.active,
-                password_hash=hash_password(password),
+                password_hash=hashed,
             )
             if sites:
                 await user.sites.add(*sites)
@@ -221,14 +223,20 @@ async def put_user(
     return Written(UserWritten(user=await admin_out(found), password=None))
 
 
+async def _hashed(password: str) -> str:
+    """argon2 in a worker thread: other requests go on meanwhile."""
+    return await anyio.to_thread.run_sync(hash_password, password)
+
+
 async def set_password(actor: User | None, username: str, body: PasswordIn) -> UserWritten:
     """A new password (made up and shown once, unless given); every session ends."""
     user = await User.get_or_none(username=username)
     if user is None:
         raise ApiError(404, "not_found", "No such user.")
     password = body.password or generate_password()
+    hashed = await _hashed(password)
     async with in_transaction():
-        await User.filter(id=user.id).update(password_hash=hash_password(password))
+        await User.filter(id=user.id).update(password_hash=hashed)
         await user.end_sessions()
         await audit.record(actor, "user.password", username, made_up=body.password is None)
     return UserWritten(user=await admin_out(user), password=None if body.password else password)

@@ -232,3 +232,27 @@ async def test_contacts_are_written_by_admins_only_and_kept_to_their_site(app, w
     assert (await put(admin, f"/api/sites/nowhere/contacts/{cid}", contact())).status_code == 404
     south_guard = await as_user("southguard")
     assert (await south_guard.get("/api/sites/north")).status_code == 403
+
+
+async def test_an_admin_set_password_is_hashed_off_the_event_loop(app, world, as_user, monkeypatch):
+    """argon2 takes tens of milliseconds at production cost: never on the loop."""
+    import threading
+
+    from server import users
+
+    threads: list[str] = []
+    real = users.hash_password
+
+    def recorded(password: str) -> str:
+        threads.append(threading.current_thread().name)
+        return real(password)
+
+    monkeypatch.setattr(users, "hash_password", recorded)
+    admin = await as_user("admin")
+    made = await put(
+        admin, "/api/users/zhang", {"display_name": "张", "role": "guard", "sites": ["north"]}
+    )
+    assert made.status_code == 201
+    assert (await put(admin, "/api/users/zhang/password")).status_code == 200
+    loop = threading.main_thread().name
+    assert len(threads) == 2 and loop not in threads
