@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import cast
 
 import anyio
@@ -30,7 +32,7 @@ from server.headers import SecurityHeaders
 from server.i18n import LanguageMiddleware
 from server.models import Photo
 from server.paths import STATIC_DIR
-from server.photo_store import PhotoStore
+from server.photo_store import ORPHAN_GRACE_S, PhotoStore
 from server.push.vapid import load_vapid
 from server.push.worker import Backoff, Deliverer
 from server.push.worker import backoff as push_backoff
@@ -76,6 +78,22 @@ class StaticAssets(StaticFiles):
 
 
 log = logging.getLogger("onsite")
+
+
+async def _sweep_later(photo_store: PhotoStore) -> None:
+    """The start-up sweep again, once files placed before this start are past
+    the grace: what a crash left between publishing a photo and committing
+    its row goes too, not only at the next start."""
+    try:
+        await anyio.sleep(ORPHAN_GRACE_S + 1)
+        ids = cast("list[uuid.UUID]", await Photo.all().values_list("id", flat=True))
+        removed = await anyio.to_thread.run_sync(
+            partial(photo_store.remove_orphans, set(ids), ORPHAN_GRACE_S, before_start=True)
+        )
+        if removed:
+            log.info("removed %d orphan photo files (second look)", removed)
+    except Exception:  # a sweep that fails is tried again at the next start
+        log.exception("the second sweep of orphan photo files failed")
 
 
 def create_app(
@@ -127,6 +145,9 @@ def create_app(
             removed = await anyio.to_thread.run_sync(photo_store.remove_orphans, known)
             if removed:
                 log.info("removed %d orphan photo files", removed)
+            # Files published just before a crash are younger than the grace
+            # now: they are looked at again once it has passed.
+            second_sweep = asyncio.create_task(_sweep_later(photo_store), name="photo-sweep")
             # Deliveries left pending by a previous run are picked up at once.
             await deliverer.start()
             await hub.start()
@@ -135,6 +156,7 @@ def create_app(
             try:
                 yield
             finally:
+                second_sweep.cancel()
                 await reminders.stop()
                 await escalator.stop()
                 await hub.stop()

@@ -95,15 +95,24 @@ class PhotoStore:
     def temporaries(self) -> Iterable[Path]:
         return self.root.glob("*/*/.*.tmp")
 
-    def remove_orphans(self, known: set[uuid.UUID], min_age_s: float = ORPHAN_GRACE_S) -> int:
+    def remove_orphans(
+        self,
+        known: set[uuid.UUID],
+        min_age_s: float = ORPHAN_GRACE_S,
+        *,
+        before_start: bool = False,
+    ) -> int:
         """Delete what a crash or a lost race left: staged files from before
-        this start, and files with no row older than ``min_age_s``.
+        this start, and files with no row older than ``min_age_s`` (with
+        ``before_start``, only those placed before this start).
 
         Both guards spare another app server's upload in flight: its staged
         files are newer than this start, and a file it has just published is
         newer than the grace until its row is committed.
         """
         cutoff = time.time() - min_age_s
+        if before_start:
+            cutoff = min(cutoff, self.started)
         removed = 0
         for path in [*self.files(), *self.temporaries()]:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -90,3 +91,39 @@ def test_names_that_are_not_photos_are_left_alone(store):
     age(stray, 3600)
     assert store.remove_orphans(set()) == 0
     assert stray.exists()
+
+
+def test_the_second_look_takes_only_files_from_before_this_start(tmp_path):
+    first = PhotoStore(tmp_path / "photos")
+    crashed, known = uuid.uuid4(), uuid.uuid4()
+    for pid in (crashed, known):
+        first.write(pid, DISPLAY, b"x")
+    age(first.path(crashed, DISPLAY), 2)  # published 2 s before the crash
+    restarted = PhotoStore(tmp_path / "photos")
+    assert restarted.remove_orphans({known}) == 0  # younger than the grace: spared at start
+    mine = uuid.uuid4()
+    time.sleep(0.01)
+    restarted.write(mine, DISPLAY, b"x")  # this server's upload, row not yet committed
+    assert restarted.remove_orphans({known}, 0.0, before_start=True) == 1
+    assert not restarted.path(crashed, DISPLAY).exists()
+    assert restarted.path(mine, DISPLAY).exists() and restarted.path(known, DISPLAY).exists()
+
+
+async def test_a_started_app_looks_again_once_the_grace_has_passed(settings, monkeypatch):
+    """Files a crash left younger than the grace go without waiting for the next start."""
+    from asgi_lifespan import LifespanManager
+
+    from server import app as app_module
+    from server.app import create_app
+
+    monkeypatch.setattr(app_module, "ORPHAN_GRACE_S", 0.2)
+    photos = PhotoStore(settings.data_dir / "photos")
+    crashed = uuid.uuid4()
+    photos.write(crashed, DISPLAY, b"x")  # just before the crash: within the grace
+    app = create_app(settings)
+    async with LifespanManager(app):
+        assert photos.path(crashed, DISPLAY).exists()  # the start spared it
+        deadline = time.monotonic() + 10
+        while photos.path(crashed, DISPLAY).exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not photos.path(crashed, DISPLAY).exists()
