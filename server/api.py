@@ -38,6 +38,10 @@ MAX_JSON_BYTES = 256 * 1024
 # No body this API takes nests half as deep; a deeper one is refused before
 # it is parsed (100,000 levels would exhaust the parser's recursion).
 MAX_DEPTH = 32
+# The longest text a path parameter may be: that of the column it is looked
+# up in (Site.code, User.username). A longer one can match nothing, and the
+# ORM refuses to look it up at all.
+PATH_MAX_LENGTH = {"code": 32, "username": 64}
 
 M = TypeVar("M", bound=BaseModel)
 Method = Literal["GET", "PUT", "POST", "DELETE"]
@@ -261,13 +265,16 @@ def check_query(items: Iterable[tuple[str, str]]) -> None:
 
 
 def check_path(params: Mapping[str, Any]) -> None:
-    """A 422 naming the first path parameter that is not storable text, or an
-    id (``…_id``) that is not a UUID or is the nil UUID."""
+    """A 422 naming the first path parameter that is not storable text, is
+    longer than :data:`PATH_MAX_LENGTH`, or is an id (``…_id``) that is not a
+    UUID or is the nil UUID."""
     for name, value in params.items():
         if not isinstance(value, str):
             continue  # a number, converted by the route
         if problem := text_problem(value):
             raise invalid(name, f"{problem}.", problem=problem)
+        if len(value) > PATH_MAX_LENGTH.get(name, len(value)):
+            raise invalid(name, f"at most {PATH_MAX_LENGTH[name]} characters.")
         if name.endswith("_id"):
             parse_id(value, name)
 

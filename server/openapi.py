@@ -18,7 +18,7 @@ from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute
 
 from server import __version__
-from server.api import ApiRoute, Raw
+from server.api import PATH_MAX_LENGTH, ApiRoute, Raw
 from server.schemas import ErrorOut
 
 REF = "#/components/schemas/{model}"
@@ -130,6 +130,8 @@ def _path_parameters(route: ApiRoute) -> list[dict[str, Any]]:
             schema = {"type": "integer", "minimum": 0}
         elif name.endswith("_id"):
             schema = {"type": "string", "format": "uuid"}
+        elif name in PATH_MAX_LENGTH:
+            schema["maxLength"] = PATH_MAX_LENGTH[name]
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return params
 
