@@ -178,7 +178,9 @@ def clock() -> Clock:
 @pytest.fixture
 async def app(settings: settings_mod.Settings, clock: Clock) -> AsyncIterator:
     application = create_app(settings, apply_migrations=False, clock=clock)  # migrated already
-    async with LifespanManager(application):
+    # Shutdown waits for the push outcomes to be written (up to 5 s itself):
+    # once in 889 tests on PostgreSQL it passed asgi_lifespan's default 5 s.
+    async with LifespanManager(application, shutdown_timeout=20):
         yield application
 
 
