@@ -48,17 +48,24 @@ from server.settings import load  # noqa: E402
 CSRF = {"X-Requested-With": "onsite"}
 
 
-def start_receiver(count: int, hang: int = 0) -> tuple[subprocess.Popen, str, list[dict]]:
-    """The push service, in a process of its own; stops when its stdin closes."""
+def start(module: str, *args: str) -> tuple[subprocess.Popen, dict]:
+    """A receiver (tests/<module>.py) in a process of its own, and the JSON line
+    it prints once it listens; it stops when its stdin closes."""
     receiver = subprocess.Popen(
-        [sys.executable, "-m", "tests.push_receiver", "--devices", str(count)]
-        + ["--verify-every", "10", "--hang", str(hang)],
+        [sys.executable, "-m", f"tests.{module}", *args],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    started = json.loads(receiver.stdout.readline())
+    assert receiver.stdout is not None
+    return receiver, json.loads(receiver.stdout.readline())
+
+
+def start_receiver(count: int, hang: int = 0) -> tuple[subprocess.Popen, str, list[dict]]:
+    """The push service."""
+    args = ["--devices", str(count), "--verify-every", "10", "--hang", str(hang)]
+    receiver, started = start("push_receiver", *args)
     return receiver, started["origin"], started["subscriptions"]
 
 
@@ -233,15 +240,8 @@ async def _fairness_run(app, origin: str, subs: list[dict], hung: int) -> float:
 
 
 def start_robots(count: int) -> tuple[subprocess.Popen, str, list[dict]]:
-    """WeCom and DingTalk robots, in a process of their own."""
-    receiver = subprocess.Popen(
-        [sys.executable, "-m", "tests.channel_receiver", "--robots", str(count)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    started = json.loads(receiver.stdout.readline())
+    """WeCom and DingTalk robots."""
+    receiver, started = start("channel_receiver", "--robots", str(count))
     return receiver, started["host"], started["robots"]
 
 

@@ -35,7 +35,8 @@ from server.models import (
 )
 from server.push.channels import webhook_problem
 from server.push.queue import enqueue_channel_test
-from server.schemas import Shape, Timestamp, Written
+from server.schemas import Shape, Timestamp, Written, parse_id
+from server.sites import site_or_404
 
 # The query parameter that holds a robot's key, by service.
 KEY_PARAMS = ("key", "access_token")
@@ -148,27 +149,13 @@ def _where(url: str) -> str:
     return f"{parts.hostname or ''}{parts.path}"
 
 
-async def _site(code: str) -> Site:
-    site = await Site.get_or_none(code=code)
-    if site is None:
-        raise ApiError(404, "not_found", "No such site.")
-    return site
-
-
-def _channel_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(422, "invalid", "The channel id is not a UUID.") from None
-
-
 async def channels_of(site: Site) -> list[AlertChannel]:
     return list(await AlertChannel.filter(site_id=site.id).order_by("name", "id"))
 
 
 async def list_channels(user: User, code: str) -> ChannelList:
     """A site's channels, for admins and the site's supervisors."""
-    site = await _site(code)
+    site = await site_or_404(code)
     await require_site(user, site)
     return ChannelList(channels=[ChannelOut.of(c, site) for c in await channels_of(site)])
 
@@ -192,8 +179,8 @@ async def put_channel(
     """Add (201) or change (200) one of the site's channels under the client's
     id; the same again changes nothing (200). The webhook must be one of the
     service's own (``settings.channel_hosts``), or it is a 422 naming it."""
-    site = await _site(code)
-    cid = _channel_id(channel_id)
+    site = await site_or_404(code)
+    cid = parse_id(channel_id, "channel_id")
     found = await AlertChannel.get_or_none(id=cid)
     if found is not None and found.site_id != site.id:
         raise ApiError(409, "conflict", "This channel id belongs to another site.")
@@ -256,8 +243,8 @@ def _logged(cid: uuid.UUID, wanted: dict[str, Any]) -> dict[str, Any]:
 async def delete_channel(actor: User, code: str, channel_id: str) -> None:
     """Remove one of the site's channels, and what still waits to be sent to
     it; removing it again is no error."""
-    site = await _site(code)
-    cid = _channel_id(channel_id)
+    site = await site_or_404(code)
+    cid = parse_id(channel_id, "channel_id")
     found = await AlertChannel.get_or_none(id=cid, site_id=site.id)
     if found is None:
         return
@@ -271,8 +258,8 @@ async def delete_channel(actor: User, code: str, channel_id: str) -> None:
 
 async def send_test(ctx: Context, code: str, channel_id: str) -> ChannelTestOut:
     """Queue a test message to one of the site's channels (active or not)."""
-    site = await _site(code)
-    found = await AlertChannel.get_or_none(id=_channel_id(channel_id), site_id=site.id)
+    site = await site_or_404(code)
+    found = await AlertChannel.get_or_none(id=parse_id(channel_id, "channel_id"), site_id=site.id)
     if found is None:
         raise ApiError(404, "not_found", "No such channel.")
     async with in_transaction():

@@ -156,7 +156,8 @@ async def put_site(actor: User | None, code: str, body: SiteIn) -> Written[SiteA
     return Written(await site_admin_out(site), created=found is None)
 
 
-async def _site(code: str) -> Site:
+async def site_or_404(code: str) -> Site:
+    """The site with ``code``, or a 404 (the API's writes under a site)."""
     site = await Site.get_or_none(code=code)
     if site is None:
         raise ApiError(404, "not_found", "No such site.")
@@ -174,7 +175,7 @@ async def put_contact(
     ctx: Context, actor: User, code: str, contact_id: str, body: ContactIn
 ) -> Written[ContactOut]:
     """Add or change one of the site's emergency numbers (under the client's id)."""
-    site = await _site(code)
+    site = await site_or_404(code)
     cid = _contact_id(contact_id)
     types = list(dict.fromkeys(body.incident_types))
     for i, incident in enumerate(types):
@@ -206,7 +207,7 @@ async def put_contact(
 
 async def delete_contact(actor: User, code: str, contact_id: str) -> None:
     """Remove one of the site's numbers; removing it again is no error."""
-    site = await _site(code)
+    site = await site_or_404(code)
     cid = _contact_id(contact_id)
     found = await SiteContact.get_or_none(id=cid, site_id=site.id)
     if found is None:

@@ -27,16 +27,15 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.push_receiver import LocalServer
 
 WECOM_PATH = "/cgi-bin/webhook/send"
 DINGTALK_PATH = "/robot/send"
@@ -64,49 +63,21 @@ class Robot:
         return f"{origin}{DINGTALK_PATH}?access_token={self.key}"
 
 
-class ChannelReceiver:
+class ChannelReceiver(LocalServer):
     def __init__(self) -> None:
         self.robots: dict[str, Robot] = {}
         self.errors: list[str] = []
         self.requests = 0
         self.arrived = asyncio.Event()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.host = f"127.0.0.1:{self.port}"
-        app = Starlette(
-            routes=[
+        super().__init__(
+            [
                 Route(WECOM_PATH, self.wecom, methods=["POST"]),
                 Route(DINGTALK_PATH, self.dingtalk, methods=["POST"]),
                 Route("/wait", self.wait, methods=["GET"]),
-            ]
+            ],
+            graceful=1,
         )
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        self.task: asyncio.Task | None = None
-        self.closing = asyncio.Event()
-
-    async def __aenter__(self) -> ChannelReceiver:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.closing.set()
-        self.server.should_exit = True
-        if self.task:
-            await self.task
+        self.host = f"127.0.0.1:{self.port}"
 
     def robot(self, kind: str, *behaviour: str, secret: str = "") -> Robot:
         """A new robot; ``behaviour`` answers its requests in turn, then ``ok``."""

@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import http_ece
 import jwt
@@ -61,35 +61,31 @@ class Device:
         }
 
 
-class Receiver:
-    def __init__(self, verify_every: int = 1) -> None:
-        # verify_every > 1 (benchmarks) checks and decrypts one message in n,
-        # so the receiver's own work does not swamp what is measured.
-        self.verify_every = verify_every
-        self.devices: dict[str, Device] = {}
-        self.behaviour: dict[str, list[str]] = {}
-        self.errors: list[str] = []
-        self.requests = 0
+class LocalServer:
+    """A Starlette app of ``routes`` served by uvicorn on a free port of
+    127.0.0.1, in this event loop, for ``async with``. ``closing`` is set as it
+    stops (what hangs on purpose waits for it)."""
+
+    def __init__(self, routes: list[Route], graceful: float = 2) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.origin = f"http://127.0.0.1:{self.port}"
-        app = Starlette(routes=[Route("/push/{path}", self.push, methods=["POST"])])
         self.server = uvicorn.Server(
             uvicorn.Config(
-                app,
+                Starlette(routes=routes),
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
-                timeout_graceful_shutdown=2,
+                timeout_graceful_shutdown=graceful,
             )
         )
         self.task: asyncio.Task | None = None
         self.closing = asyncio.Event()
 
-    async def __aenter__(self) -> Receiver:
+    async def __aenter__(self) -> Self:
         self.task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             await asyncio.sleep(0.01)
@@ -100,6 +96,18 @@ class Receiver:
         self.server.should_exit = True
         if self.task:
             await self.task
+
+
+class Receiver(LocalServer):
+    def __init__(self, verify_every: int = 1) -> None:
+        # verify_every > 1 (benchmarks) checks and decrypts one message in n,
+        # so the receiver's own work does not swamp what is measured.
+        self.verify_every = verify_every
+        self.devices: dict[str, Device] = {}
+        self.behaviour: dict[str, list[str]] = {}
+        self.errors: list[str] = []
+        self.requests = 0
+        super().__init__([Route("/push/{path}", self.push, methods=["POST"])])
 
     def device(self, path: str, *behaviour: str) -> Device:
         """A new device at /push/<path>; ``behaviour`` answers in turn, then 201."""

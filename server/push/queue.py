@@ -29,10 +29,8 @@ from server.push.messages import TTL, URGENCY, Message, payload, test_message
 if TYPE_CHECKING:
     from server.context import Context
 
-# Severities from the highest: a channel told of "high" hears of "critical" too.
-RANK = {
-    s: i for i, s in enumerate((Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW))
-}
+# A channel told of "high" hears of "critical" too.
+RANK = {s: n for n, s in enumerate(Severity)}  # the enum runs from low to critical
 # A channel message's topic: "test" for an admin's test message (sent even to
 # an inactive channel), else the report's.
 TEST_TOPIC = "test"
@@ -157,7 +155,7 @@ async def tell_channels(
         told = [
             c
             for c in found
-            if c.min_severity is not None and RANK[report.severity] <= RANK[c.min_severity]
+            if c.min_severity is not None and RANK[report.severity] >= RANK[c.min_severity]
         ]
     else:
         told = [c for c in found if kind in (c.events or [])]

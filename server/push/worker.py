@@ -107,10 +107,10 @@ async def record(outcomes: list[Outcome], now: datetime) -> None:
                         attempts=d.attempts, next_attempt_at=d.next_attempt_at, updated_at=now
                     )
                 continue
-            tried = [o.delivery.id for o in outcomes if o.delivery.status == status and o.attempt]
-            untried = [d.id for d in deliveries if d.id not in set(tried)]
+            tried = {o.delivery.id for o in outcomes if o.delivery.status == status and o.attempt}
+            untried = [d.id for d in deliveries if d.id not in tried]
             if tried:
-                await PushDelivery.filter(id__in=tried).update(
+                await PushDelivery.filter(id__in=list(tried)).update(
                     status=status, attempts=F("attempts") + 1, updated_at=now
                 )
             if untried:  # a robot's message whose channel was removed

@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import cast
+from typing import TypeVar, cast
 from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
@@ -146,6 +146,9 @@ async def _site(request: Request, user: User) -> Site:
     return site
 
 
+M = TypeVar("M", SiteContact, AlertChannel)
+
+
 @_for(*MANAGERS)
 async def site_page(request: Request, user: User) -> Response:
     """One site: its emergency contacts and alert channels (admins add, change
@@ -163,20 +166,25 @@ async def site_page(request: Request, user: User) -> Response:
     )
 
 
+async def _of_site(model: type[M], site: Site, raw: str, what: str) -> M | None:
+    """A form's row of ``site`` by the id in its address; None for ``new``;
+    a 404 for anything else."""
+    if raw == "new":
+        return None
+    try:
+        found = await model.get_or_none(id=uuid.UUID(raw), site_id=site.id)
+    except ValueError:
+        found = None
+    if found is None:
+        raise HTTPException(404, f"No such {what}.")
+    return found
+
+
 @_for(*ADMINS)
 async def contact_page(request: Request, user: User) -> Response:
     """The form for one emergency contact of a site: ``new``, or one by its id."""
     site = await _site(request, user)
-    raw = request.path_params["contact_id"]
-    contact = None
-    if raw != "new":
-        try:
-            contact_id = uuid.UUID(raw)
-        except ValueError:
-            raise HTTPException(404, "No such contact.") from None
-        contact = await SiteContact.get_or_none(id=contact_id, site_id=site.id)
-        if contact is None:
-            raise HTTPException(404, "No such contact.")
+    contact = await _of_site(SiteContact, site, request.path_params["contact_id"], "contact")
     return render(
         request,
         "admin_contact.html",
@@ -192,17 +200,8 @@ async def channel_page(request: Request, user: User) -> Response:
     """The form for one alert channel of a site: ``new``, or one by its id
     (with its last send or refusal, and the test button)."""
     site = await _site(request, user)
-    raw = request.path_params["channel_id"]
-    channel = None
-    if raw != "new":
-        try:
-            channel_id = uuid.UUID(raw)
-        except ValueError:
-            raise HTTPException(404, "No such channel.") from None
-        found = await AlertChannel.get_or_none(id=channel_id, site_id=site.id)
-        if found is None:
-            raise HTTPException(404, "No such channel.")
-        channel = ChannelOut.of(found, site)
+    found = await _of_site(AlertChannel, site, request.path_params["channel_id"], "channel")
+    channel = ChannelOut.of(found, site) if found else None
     return render(
         request,
         "admin_channel.html",
