@@ -431,3 +431,23 @@ def test_the_vapid_token_is_signed_once_per_push_service_and_names_its_origin(tm
     assert claims(a1)["aud"] == "https://fcm.example:8443"  # the port is kept
     assert claims(other)["aud"] == "https://push.example"
     assert claims(a1)["exp"] <= time.time() + 24 * 3600
+
+
+async def test_a_stopping_deliverer_starts_no_new_send(tmp_path):
+    """A lane that frees up during shutdown must not start its next message:
+    that send would escape the tasks ``stop`` waits for."""
+    from types import SimpleNamespace
+
+    from server.push.worker import Deliverer
+
+    deliverer = Deliverer(load_vapid(tmp_path))
+    await deliverer.stop()  # never started: nothing to cancel, and now stopping
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    waiting = SimpleNamespace(
+        id=uuid.uuid4(),
+        endpoint="https://push.example/x",
+        subscription=None,
+        next_attempt_at=later,
+    )
+    deliverer._to_lane(waiting)  # type: ignore[arg-type]
+    assert not deliverer._in_flight

@@ -230,6 +230,7 @@ class Deliverer:
         self._in_flight: set[asyncio.Task] = set()
         self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self._unrecorded = 0  # outcomes sent but not yet written down
+        self._stopping = False  # once set, no lane starts another send
 
     async def start(self) -> None:
         # Room for every open send (slow ones too), so none queues in the pool;
@@ -246,6 +247,7 @@ class Deliverer:
     async def stop(self) -> None:
         """Stop claiming and cancel sends under way: their lease runs out and
         whichever server runs next sends them again."""
+        self._stopping = True
         tasks = [t for t in (self._task, *self._in_flight) if t]
         for task in tasks:
             task.cancel()
@@ -462,7 +464,7 @@ class Deliverer:
     def _pump(self, key: tuple[str, object], lane: Lane) -> None:
         """Start the lane's next messages while it has room and its pace allows;
         put off what cannot go soon, so that no lease runs out while it waits."""
-        while lane.waiting and lane.in_flight < lane.limit:
+        while not self._stopping and lane.waiting and lane.in_flight < lane.limit:
             now = self.clock()
             free = lane.free_at(now)
             if free > now:
