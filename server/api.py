@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth import current_user, require_role
-from server.errors import ApiError, fields_error, invalid, validation_error
+from server.errors import N_, ApiError, Msg, fields_error, invalid, validation_error
 from server.models import Role
 from server.schemas import Written, parse_id
 from server.settings import Settings
@@ -132,7 +132,7 @@ def validate(model: type[M], data: Any) -> M:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes ``limit`` bytes."""
-    too_large = ApiError(413, "too_large", f"The body is over {_size(limit)}.")
+    too_large = ApiError(413, "too_large", Msg("The body is over {size}.", size=_size(limit)))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -162,11 +162,15 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise ApiError(400, "malformed_json", "The body is not UTF-8 text.") from None
     if nesting_exceeds(text, MAX_DEPTH):
-        raise ApiError(400, "too_deep", f"The body is nested deeper than {MAX_DEPTH} levels.")
+        raise ApiError(
+            400, "too_deep", Msg("The body is nested deeper than {depth} levels.", depth=MAX_DEPTH)
+        )
     try:
         data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        raise ApiError(
+            400, "malformed_json", Msg("The body is not valid JSON: {reason}", reason=str(exc))
+        ) from None
     check_json_text(data)
     return data
 
@@ -222,12 +226,12 @@ def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text, or None: PostgreSQL refuses NUL
     and no UTF-8 encodes a lone surrogate (JSON's "\\ud800")."""
     if "\x00" in value:
-        return "contains a NUL character (\\u0000)"
+        return N_("contains a NUL character (\\u0000)")
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return "contains a lone surrogate, which is not Unicode text"
+            return N_("contains a lone surrogate, which is not Unicode text")
     return None
 
 
@@ -243,7 +247,7 @@ def check_json_text(data: Any) -> None:
         elif isinstance(value, dict):
             for key, item in value.items():
                 if problem := text_problem(key):
-                    problems.append((where or "body", f"a key {problem}"))
+                    problems.append((where or "body", Msg("a key {problem}", problem=Msg(problem))))
                 else:
                     queue.append((f"{where}.{key}" if where else key, item))
         elif isinstance(value, list):
@@ -257,9 +261,9 @@ def check_query(items: Iterable[tuple[str, str]]) -> None:
     problems = []
     for name, value in items:
         if problem := text_problem(name):
-            problems.append(("query", f"a parameter's name {problem}"))
+            problems.append(("query", Msg("a parameter's name {problem}", problem=Msg(problem))))
         elif problem := text_problem(value):
-            problems.append((name, problem))
+            problems.append((name, Msg(problem)))
     if problems:
         raise fields_error(problems)
 
@@ -272,15 +276,17 @@ def check_path(params: Mapping[str, Any]) -> None:
         if not isinstance(value, str):
             continue  # a number, converted by the route
         if problem := text_problem(value):
-            raise invalid(name, f"{problem}.", problem=problem)
+            raise invalid(name, Msg("{problem}.", problem=Msg(problem)), problem=problem)
         if len(value) > PATH_MAX_LENGTH.get(name, len(value)):
-            raise invalid(name, f"at most {PATH_MAX_LENGTH[name]} characters.")
+            raise invalid(name, Msg("at most {n} characters.", n=PATH_MAX_LENGTH[name]))
         if name.endswith("_id"):
             parse_id(value, name)
 
 
 def _size(limit: int) -> str:
-    return f"{limit // 1_000_000} MB" if limit >= 1_000_000 else f"{limit} bytes"
+    if limit >= 1_000_000:
+        return Msg("{n} MB", n=limit // 1_000_000)
+    return Msg("{n} bytes", n=limit)
 
 
 def reply(

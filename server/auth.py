@@ -27,7 +27,8 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from server import passwords
-from server.errors import ApiError
+from server.error_text import error_body
+from server.errors import N_, ApiError, Joined, Msg
 from server.models import LoginFailure, LoginSession, Role, Site, User
 from server.settings import Settings
 
@@ -95,11 +96,15 @@ class TooManyAttempts(ApiError):
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
         self.minutes = math.ceil(self.retry_after / 60)
-        unit = "minute" if self.minutes == 1 else "minutes"
+        message = (
+            N_("Too many failed logins: try again in {minutes} minute.")
+            if self.minutes == 1
+            else N_("Too many failed logins: try again in {minutes} minutes.")
+        )
         super().__init__(
             429,
             "too_many_attempts",
-            f"Too many failed logins: try again in {self.minutes} {unit}.",
+            Msg(message, minutes=self.minutes),
             retry_after=self.retry_after,
         )
 
@@ -297,7 +302,7 @@ class AuthMiddleware:
             error = ApiError(
                 403, "csrf", "State-changing calls need the header X-Requested-With: onsite."
             )
-            response = JSONResponse(error.body(), status_code=error.status)
+            response = JSONResponse(error_body(conn, error), status_code=error.status)
             await response(scope, receive, send)
             return
         state = scope.setdefault("state", {})
@@ -349,12 +354,21 @@ def current_user(request: Request) -> User:
     return user
 
 
+# Who may do something, as a 403 names them.
+ROLE_NAMES = {
+    Role.GUARD: N_("guards"),
+    Role.TECHNICIAN: N_("technicians"),
+    Role.SUPERVISOR: N_("supervisors"),
+    Role.ADMIN: N_("admins"),
+}
+
+
 def require_role(user: User, roles: Iterable[Role]) -> None:
     """403 unless ``user`` has one of ``roles`` (admins pass every role check)."""
     allowed = set(roles)
     if user.role != Role.ADMIN and user.role not in allowed:
-        names = ", ".join(sorted(r.value for r in allowed))
-        raise ApiError(403, "forbidden", f"Only {names} may do this.")
+        names = Joined((Msg(ROLE_NAMES[r]) for r in sorted(allowed)), ", ")
+        raise ApiError(403, "forbidden", Msg("Only {names} may do this.", names=names))
 
 
 async def require_site(user: User, site: Site) -> None:

@@ -1,4 +1,5 @@
-"""Failures turned into answers: JSON under ``/api``, an escaped page elsewhere.
+"""Failures turned into answers: JSON under ``/api``, an escaped page elsewhere,
+in the request's language (the messages' catalog is :mod:`server.error_text`).
 
 Pages are rendered through the error template, whose autoescaping covers
 every message (a message may carry what a user typed, such as a path).
@@ -13,10 +14,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from server.errors import CODES, ApiError
+from server.error_text import gettext_for, language_of
+from server.errors import CODES, N_, ApiError, english
 from server.templating import render
 
 log = logging.getLogger("onsite")
+
+# What Starlette's own errors say (a 404 of the router, a 405), for the catalog.
+STARLETTE_DETAILS = (
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Bad Request"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Request Entity Too Large"),
+)
 
 
 def _is_api(request: Request) -> bool:
@@ -24,7 +36,8 @@ def _is_api(request: Request) -> bool:
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """The HTML page for an error, in the request's language."""
+    """The HTML page for an error, in the request's language (``message`` is
+    already in it)."""
     if not hasattr(request.state, "lang"):  # failed before the language was known
         request.state.lang = request.app.state.settings.default_language
     try:
@@ -36,9 +49,14 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 
 def _answer(request: Request, error: ApiError) -> Response:
+    try:
+        gettext = gettext_for(language_of(request))
+    except Exception:  # a broken catalog must not hide the error: say it in English
+        log.exception("the server messages' catalog cannot be read")
+        gettext = english
     if _is_api(request):
-        return JSONResponse(error.body(), status_code=error.status)
-    return error_page(request, error.status, error.message)
+        return JSONResponse(error.body(gettext), status_code=error.status)
+    return error_page(request, error.status, error.text(gettext))
 
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:

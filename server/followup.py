@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tortoise.transactions import in_transaction
 
 from server.context import Context
-from server.errors import ApiError, invalid
+from server.errors import N_, ApiError, Msg, invalid
 from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Role, Site, User
 from server.push.queue import notify_assignment, notify_repaired, notify_reply, tell_channels
 from server.report_shapes import ReportOut, report_out
@@ -78,11 +78,25 @@ class Reopening(BaseModel):
     reason: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
+# A report's status as a refusal names it (the same words as the API's values).
+STATUS_WORDS = {
+    ReportStatus.NEW: N_("new"),
+    ReportStatus.ACKNOWLEDGED: N_("acknowledged"),
+    ReportStatus.ASSIGNED: N_("assigned"),
+    ReportStatus.REPAIRED: N_("repaired"),
+    ReportStatus.CLOSED: N_("closed"),
+}
+
+
 def _not_now(report: Report, action: str) -> ApiError:
     return ApiError(
         409,
         "wrong_status",
-        f"Cannot {action}: the report is {report.status.value}.",
+        Msg(
+            "Cannot {action}: the report is {status}.",
+            action=Msg(action),
+            status=Msg(STATUS_WORDS[report.status]),
+        ),
         current=report.status.value,
     )
 
@@ -142,7 +156,7 @@ async def acknowledge(
         user,
         report,
         allowed={S.NEW},
-        action="acknowledge",
+        action=N_("acknowledge"),
         fields={"status": S.ACKNOWLEDGED, "acknowledged_by_id": user.id, "acknowledged_at": now},
         event=("acknowledged", {}),
         done=lambda r: r.acknowledged_at is not None,
@@ -158,7 +172,10 @@ async def assign(ctx: Context, user: User, report_id: str, body: Assignment) -> 
         or technician.role != Role.TECHNICIAN
         or report.site_id not in await technician.site_ids()
     ):
-        raise invalid("assignee", f"{body.assignee!r} is not a technician of this site.")
+        raise invalid(
+            "assignee",
+            Msg("{assignee!r} is not a technician of this site.", assignee=body.assignee),
+        )
     data: dict[str, Any] = {
         "assignee": technician.username,
         "display_name": technician.display_name,
@@ -171,7 +188,7 @@ async def assign(ctx: Context, user: User, report_id: str, body: Assignment) -> 
         user,
         report,
         allowed={S.ACKNOWLEDGED, S.ASSIGNED, S.REPAIRED},
-        action="assign",
+        action=N_("assign"),
         fields={"status": S.ASSIGNED, "assignee_id": technician.id, "repaired_at": None},
         event=("assigned", data),
         done=lambda r: r.assignee_id == technician.id and r.status in AT_OR_AFTER_ASSIGNED,
@@ -198,7 +215,7 @@ async def publish_reply(
         user,
         report,
         allowed=set(S) - {S.CLOSED},
-        action="publish a reply",
+        action=N_("publish a reply"),
         fields={"reply_text": text, "reply_at": ctx.clock(), "reply_by_id": user.id},
         event=("reply", {"text": text}),
         done=lambda r: r.reply_text == text,
@@ -239,7 +256,7 @@ async def mark_repaired(
         user,
         report,
         allowed={S.ASSIGNED},
-        action="mark it repaired",
+        action=N_("mark it repaired"),
         fields={"status": S.REPAIRED, "repaired_at": ctx.clock(), "repair_note": note},
         event=("repaired", {"note": note}),
         done=done,
@@ -256,7 +273,7 @@ async def close(ctx: Context, user: User, report_id: str, body: Closure) -> Writ
         raise ApiError(403, "forbidden", "Only an admin may close with the review unfinished.")
     if not (report.status == S.CLOSED and report.closing_note == note):
         if report.status not in CLOSABLE:
-            raise _not_now(report, "close")  # the status first, then the review
+            raise _not_now(report, N_("close"))  # the status first, then the review
         blocked = await unfinished(ctx, report)
         if blocked is not None and not waiver:
             raise blocked
@@ -267,7 +284,7 @@ async def close(ctx: Context, user: User, report_id: str, body: Closure) -> Writ
         user,
         report,
         allowed=CLOSABLE,
-        action="close",
+        action=N_("close"),
         fields={
             "status": S.CLOSED,
             "closed_by_id": user.id,
@@ -288,7 +305,7 @@ async def reopen(ctx: Context, user: User, report_id: str, body: Reopening) -> W
         last = await Event.filter(report_id=report.id).order_by("-id").first()
         if last and last.kind == "reopened" and last.data.get("reason") == reason:
             return await _unchanged(ctx, report)
-        raise _not_now(report, "reopen")
+        raise _not_now(report, N_("reopen"))
     closed = await Event.filter(report_id=report.id, kind="closed").order_by("-id").first()
     previous = S((closed.data if closed else {}).get("from", S.ACKNOWLEDGED.value))
     return await _change(
@@ -296,7 +313,7 @@ async def reopen(ctx: Context, user: User, report_id: str, body: Reopening) -> W
         user,
         report,
         allowed={S.CLOSED},
-        action="reopen",
+        action=N_("reopen"),
         fields={
             "status": previous,
             "closed_by_id": None,

@@ -18,6 +18,8 @@ import socket
 import time
 from collections.abc import Iterable
 
+from server.errors import Msg
+
 # Resolved addresses are remembered this long: a fan-out to a thousand
 # devices on one push service resolves it once.
 CACHE_SECONDS = 300.0
@@ -60,7 +62,7 @@ async def private_address(host: str, allowed: Iterable[str]) -> str | None:
         entries = [h.lower() for h in allowed]
         if any(e == host or e.startswith(f"{host}:") for e in entries) or _public(ip):
             return None
-        return f"{host} is not a public address."
+        return Msg("{host} is not a public address.", host=host)
     now = time.monotonic()
     cached = _cache.get(host)
     if cached and cached[0] > now:

@@ -23,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from server.context import Context
-from server.errors import ApiError, invalid
+from server.errors import N_, ApiError, Joined, Msg, invalid
 from server.models import (
     ActionStatus,
     AnalysisAnswer,
@@ -89,7 +89,10 @@ async def answer_analysis(
     incident = ctx.library.incident(report.incident_type)
     count = len(incident.analysis) if incident else 0
     if index >= count:
-        raise invalid("index", f"this playbook has {count} 分析 items (0 to {count - 1}).")
+        raise invalid(
+            "index",
+            Msg("this playbook has {count} 分析 items (0 to {last}).", count=count, last=count - 1),
+        )
     note = body.note.strip()
     if body.verdict == Verdict.GAP and not note:
         raise invalid("note", "a gap needs a note saying what fell short.")
@@ -139,7 +142,7 @@ async def _member(report: Report, username: str) -> User:
     """The owner named: an active user of the report's site (or an admin)."""
     owner = await User.get_or_none(username=username, is_active=True)
     if owner is None or (owner.role != Role.ADMIN and report.site_id not in await owner.site_ids()):
-        raise invalid("owner", f"{username!r} is not a member of this site.")
+        raise invalid("owner", Msg("{username!r} is not a member of this site.", username=username))
     return owner
 
 
@@ -166,7 +169,10 @@ async def put_action(
     incident = ctx.library.incident(report.incident_type)
     count = len(incident.improvement) if incident else 0
     if body.item is not None and body.item >= count:
-        raise invalid("item", f"this playbook has {count} 改善 items (0 to {count - 1}).")
+        raise invalid(
+            "item",
+            Msg("this playbook has {count} 改善 items (0 to {last}).", count=count, last=count - 1),
+        )
     owner = await _member(report, body.owner)
     description = body.description.strip()
     if not description:
@@ -235,7 +241,9 @@ async def mark_done(
     if action.status != ActionStatus.OPEN:
         if (action.done_note, list(action.done_photos or [])) == (note, photos):
             return Written(await report_out(report, ctx.today()))
-        raise ApiError(409, "wrong_status", f"The action is {action.status.value} already.")
+        raise ApiError(
+            409, "wrong_status", Msg("The action is {status} already.", status=action.status.value)
+        )
     report.ensure_open()
     ours = {str(p) for p in await Photo.filter(report_id=report.id).values_list("id", flat=True)}
     for i, photo in enumerate(photos):
@@ -272,7 +280,10 @@ async def check(
         raise ApiError(
             409,
             "wrong_status",
-            f"Only a done action is re-checked; this one is {action.status.value}.",
+            Msg(
+                "Only a done action is re-checked; this one is {status}.",
+                status=action.status.value,
+            ),
         )
     report.ensure_open()
     queued = 0
@@ -335,17 +346,22 @@ async def unfinished(ctx: Context, report: Report) -> ApiError | None:
     )
     if not items and not actions:
         return None
-    parts = []
+    parts: list[str] = []
     if items:
-        parts.append("分析 items not answered: " + ", ".join(str(i + 1) for i in items))
+        numbers = Joined((str(i + 1) for i in items), ", ")
+        parts.append(Msg("分析 items not answered: {items}", items=numbers))
     if actions:
-        parts.append(
-            "actions not re-checked and passed: "
-            + "; ".join(f"{a.description[:40]} ({a.status.value})" for a in actions)
+        listed = Joined(
+            Msg("{description} ({status})", description=a.description[:40], status=a.status.value)
+            for a in actions
         )
+        parts.append(Msg("actions not re-checked and passed: {actions}", actions=listed))
     return ApiError(
         409,
         "review_incomplete",
-        "Not yet: " + ". ".join(parts) + ". (An admin may close anyway, giving a reason.)",
+        Msg(
+            "Not yet: {missing}. (An admin may close anyway, giving a reason.)",
+            missing=Joined(parts, N_(". ")),
+        ),
         missing={"analysis": items, "actions": [str(a.id) for a in actions]},
     )

@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from server.errors import invalid
+from server.errors import Msg, invalid
 from server.models import Site, User
 
 M = TypeVar("M", bound=BaseModel)
@@ -80,7 +80,10 @@ def check_recent(value: datetime, field: str, now: datetime) -> None:
     if value < now - MAX_AGE:
         raise invalid(
             field,
-            f"is more than {MAX_AGE.days} days ago; check the date and the phone's clock.",
+            Msg(
+                "is more than {days} days ago; check the date and the phone's clock.",
+                days=MAX_AGE.days,
+            ),
             problem="too long ago",
         )
 

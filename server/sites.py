@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from server import audit
 from server.auth import require_site
 from server.context import Context
-from server.errors import ApiError, invalid
+from server.errors import ApiError, Msg, invalid
 from server.models import ContactKind, Role, Site, SiteContact, User
 from server.schemas import Shape, SiteRef, Written
 
@@ -180,7 +180,9 @@ async def put_contact(
     types = list(dict.fromkeys(body.incident_types))
     for i, incident in enumerate(types):
         if ctx.library.incident(incident) is None:
-            raise invalid(f"incident_types.{i}", f"no incident type {incident!r}.")
+            raise invalid(
+                f"incident_types.{i}", Msg("no incident type {incident!r}.", incident=incident)
+            )
     wanted: dict[str, Any] = {
         "name": body.name.strip(),
         "phone": body.phone,

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from server import audit
 from server.auth import Logins, require_site
-from server.errors import ApiError, invalid
+from server.errors import ApiError, Msg, invalid
 from server.models import Role, Site, User
 from server.passwords import generate_password, hash_password
 from server.schemas import Shape, SiteRef, Timestamp, Written
@@ -138,7 +138,7 @@ async def list_users(viewer: User, site: str | None) -> UserList:
     if site:
         found = await Site.get_or_none(code=site)
         if found is None:
-            raise invalid("site", f"no site {site!r}.", code="unknown_site")
+            raise invalid("site", Msg("no site {site!r}.", site=site), code="unknown_site")
         await require_site(viewer, found)
         query = query.filter(sites__id=found.id)
     elif viewer.role != Role.ADMIN:
@@ -152,7 +152,7 @@ async def _sites(codes: list[str], role: Role) -> list[Site]:
     for i, code in enumerate(codes):
         site = await Site.get_or_none(code=code)
         if site is None:
-            raise invalid(f"sites.{i}", f"no site {code!r}.", code="unknown_site")
+            raise invalid(f"sites.{i}", Msg("no site {site!r}.", site=code), code="unknown_site")
         found.append(site)
     if not found and role != Role.ADMIN:
         raise invalid("sites", "a guard, technician or supervisor belongs to at least one site.")

@@ -218,7 +218,7 @@ async def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(clie
     assert response.status_code == 429
     error = response.json()["error"]
     assert error["code"] == "too_many_attempts"
-    assert "15 minutes" in error["message"]
+    assert "15 分钟" in error["message"]
     assert 0 < int(response.headers["retry-after"]) <= WINDOW
     assert error["retry_after"] == int(response.headers["retry-after"])
     assert "set-cookie" not in response.headers
@@ -233,7 +233,7 @@ async def test_the_lock_lifts_when_the_oldest_failure_leaves_the_window(client, 
     # The first failure was 5 minutes ago: it leaves the 15-minute window in 10.
     assert response.status_code == 429
     assert WINDOW - 5 * 60 - 1 <= int(response.headers["retry-after"]) <= WINDOW - 5 * 60
-    assert "10 minutes" in response.json()["error"]["message"]
+    assert "10 分钟" in response.json()["error"]["message"]
     clock.advance(int(response.headers["retry-after"]))
     assert (await attempt(client, "guard", PASSWORD)).status_code == 200
 

@@ -205,4 +205,6 @@ async def test_a_range_outside_1_to_36_months_is_refused_with_a_clear_error(clie
     await login(client, "super")
     response = await client.get(f"/dashboard?months={months}")
     assert response.status_code == 400
-    assert "months must be a whole number from 1 to 36" in response.text
+    assert "1 到 36 的整数" in response.text  # in the page's language
+    english = await client.get(f"/dashboard?months={months}&lang=en")
+    assert "months must be a whole number from 1 to 36" in english.text

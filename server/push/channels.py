@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from server import netcheck
+from server.errors import N_, Msg
 from server.models import ChannelKind, Severity
 from server.push.messages import Message, heading
 
@@ -60,31 +61,35 @@ def webhook_problem(url: str, kind: str, allowed_hosts: Iterable[str]) -> str | 
     try:
         channel_kind = ChannelKind(kind)
     except ValueError:
-        return f"unknown channel kind {kind!r} (wecom or dingtalk)."
+        return Msg("unknown channel kind {kind!r} (wecom or dingtalk).", kind=kind)
     name = SERVICE[channel_kind]
     url = url.strip()
     if len(url) > 1000:
-        return "the webhook URL is longer than 1000 characters."
+        return N_("the webhook URL is longer than 1000 characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return "the webhook is not a URL."
+        return N_("the webhook is not a URL.")
     host = (parts.hostname or "").lower()
     if parts.username is not None or parts.password is not None:
-        return "a webhook URL carries no user name or password."
+        return N_("a webhook URL carries no user name or password.")
     allowed = {h.lower() for h in allowed_hosts}
     on_list = netcheck.listed(host, port, allowed)
     if not (parts.scheme == "https" or (parts.scheme == "http" and host == "127.0.0.1")):
-        return "the webhook must be an https:// address."
+        return N_("the webhook must be an https:// address.")
     if not on_list:
-        hosts = ", ".join(sorted(allowed)) or "none"
-        return f"{host or 'no host'} is not an allowed webhook host (allowed: {hosts})."
+        hosts = ", ".join(sorted(allowed)) or Msg("none")
+        return Msg(
+            "{host} is not an allowed webhook host (allowed: {hosts}).",
+            host=host or Msg("no host"),
+            hosts=hosts,
+        )
     path, param = ENDPOINTS[channel_kind]
     if parts.path != path:
-        return f"a {name} robot's webhook path is {path}."
+        return Msg("a {name} robot's webhook path is {path}.", name=name, path=path)
     if not parse_qs(parts.query).get(param, [""])[0].strip():
-        return f"the {name} webhook lacks its {param}=… parameter."
+        return Msg("the {name} webhook lacks its {param}=… parameter.", name=name, param=param)
     return None
 
 

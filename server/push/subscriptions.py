@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from server import netcheck
 from server.context import Context
-from server.errors import invalid
+from server.errors import N_, Msg, invalid
 from server.models import PushSubscription, User
 from server.push.queue import enqueue_test
 from server.push.vapid import b64url_decode
@@ -105,14 +105,14 @@ async def endpoint_problem(endpoint: str, allowed: tuple[str, ...]) -> str | Non
     try:
         port = parts.port
     except ValueError:
-        return "the endpoint's port is not a number."
+        return N_("the endpoint's port is not a number.")
     if parts.username is not None or parts.password is not None:
-        return "a push endpoint carries no user name or password."
+        return N_("a push endpoint carries no user name or password.")
     if not netcheck.listed(host, port, allowed):
-        return f"{host or 'no host'} is not a known push service."
+        return Msg("{host} is not a known push service.", host=host or Msg("no host"))
     ip_listed = netcheck.literal(host) is not None
     if port not in (None, 443) and not ip_listed and f"{host}:{port}" not in allowed:
-        return "a push service listens on the https port (443)."
+        return N_("a push service listens on the https port (443).")
     return await netcheck.private_address(host, allowed)
 
 

@@ -22,8 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, users
-from server.auth import require_site
+from server.auth import ROLE_NAMES, require_site
 from server.channels import ChannelOut, channels_of
+from server.errors import N_, ApiError, Joined, Msg
 from server.models import (
     AdminLog,
     AlertChannel,
@@ -60,8 +61,8 @@ def _for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Respons
                 path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
             if user.role not in roles:
-                who = " and ".join(f"{r.value}s" for r in roles)
-                raise HTTPException(403, f"This page is for {who} only.")
+                who = Joined((Msg(ROLE_NAMES[r]) for r in roles), N_(" and "))
+                raise ApiError(403, "forbidden", Msg("This page is for {who} only.", who=who))
             return await handler(request, user)
 
         return endpoint
@@ -166,9 +167,9 @@ async def site_page(request: Request, user: User) -> Response:
     )
 
 
-async def _of_site(model: type[M], site: Site, raw: str, what: str) -> M | None:
+async def _of_site(model: type[M], site: Site, raw: str, missing: str) -> M | None:
     """A form's row of ``site`` by the id in its address; None for ``new``;
-    a 404 for anything else."""
+    a 404 saying ``missing`` for anything else."""
     if raw == "new":
         return None
     try:
@@ -176,7 +177,7 @@ async def _of_site(model: type[M], site: Site, raw: str, what: str) -> M | None:
     except ValueError:
         found = None
     if found is None:
-        raise HTTPException(404, f"No such {what}.")
+        raise HTTPException(404, missing)
     return found
 
 
@@ -184,7 +185,8 @@ async def _of_site(model: type[M], site: Site, raw: str, what: str) -> M | None:
 async def contact_page(request: Request, user: User) -> Response:
     """The form for one emergency contact of a site: ``new``, or one by its id."""
     site = await _site(request, user)
-    contact = await _of_site(SiteContact, site, request.path_params["contact_id"], "contact")
+    raw = request.path_params["contact_id"]
+    contact = await _of_site(SiteContact, site, raw, N_("No such contact."))
     return render(
         request,
         "admin_contact.html",
@@ -200,7 +202,8 @@ async def channel_page(request: Request, user: User) -> Response:
     """The form for one alert channel of a site: ``new``, or one by its id
     (with its last send or refusal, and the test button)."""
     site = await _site(request, user)
-    found = await _of_site(AlertChannel, site, request.path_params["channel_id"], "channel")
+    raw = request.path_params["channel_id"]
+    found = await _of_site(AlertChannel, site, raw, N_("No such channel."))
     channel = ChannelOut.of(found, site) if found else None
     return render(
         request,
@@ -218,7 +221,9 @@ async def admin_log(request: Request, user: User) -> Response:
     """What admins changed, newest first; ``?before=`` an entry id for earlier ones."""
     raw = request.query_params.get("before", "")
     if raw and not raw.isdigit():
-        raise HTTPException(400, f"before must be an entry number, not {raw!r}.")
+        raise ApiError(
+            400, "bad_request", Msg("before must be an entry number, not {raw!r}.", raw=raw)
+        )
     before = int(raw) if raw else None
     entries = await audit.recent(LOG_PAGE, before)
     return render(

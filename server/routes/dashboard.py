@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import charts, dashboard
+from server.errors import ApiError, Msg
 from server.models import Role
 from server.templating import render
 
@@ -23,8 +24,14 @@ def _months(request: Request) -> int:
     if not raw:
         return dashboard.DEFAULT_MONTHS
     if not raw.isdigit() or not 1 <= int(raw) <= dashboard.MAX_MONTHS:
-        raise HTTPException(
-            400, f"months must be a whole number from 1 to {dashboard.MAX_MONTHS}, not {raw!r}."
+        raise ApiError(
+            400,
+            "bad_request",
+            Msg(
+                "months must be a whole number from 1 to {most}, not {raw!r}.",
+                most=dashboard.MAX_MONTHS,
+                raw=raw,
+            ),
         )
     return int(raw)
 

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from server import users
 from server.api import ApiRoute, reply
 from server.auth import Sessions, TooManyAttempts, client_address
+from server.error_text import error_body
 from server.models import User
 from server.users import Credentials, SessionsEnded, UserOut
 
@@ -23,7 +24,7 @@ async def login(request: Request, body: Credentials) -> Response:
     try:
         user, out = await users.log_in(sessions.logins, body, client_address(request))
     except TooManyAttempts as exc:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(error_body(request, exc), status_code=exc.status, headers=exc.headers)
     response = reply(out)
     await sessions.start(request, response, user)
     return response

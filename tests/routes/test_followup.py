@@ -196,7 +196,10 @@ async def test_a_step_the_status_machine_does_not_allow_is_409_naming_the_status
     assert response.status_code == 409, response.text
     error = response.json()["error"]
     assert error["code"] == "wrong_status"
-    assert status_named in error["message"]
+    assert error["current"] == status_named
+    # The message names it in the default language, zh-CN.
+    named = {"new": "新上报", "acknowledged": "已确认", "assigned": "已派单"}[status_named]
+    assert named in error["message"]
     assert await kinds(rid) == before
 
 
@@ -208,7 +211,7 @@ async def test_repaired_needs_a_photo_of_the_result_first(world, as_user, rid):
     response = await act(tech, rid, "repair", {"note": "done"})
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "photo_needed"
-    assert "repair_after" in response.json()["error"]["message"]
+    assert "维修后的照片" in response.json()["error"]["message"]
     assert (await Report.get(id=rid)).status == "assigned"
 
 
@@ -313,7 +316,7 @@ async def test_a_closed_incident_takes_no_new_steps_or_photos_until_reopened(
         f"/api/reports/{rid}/steps/2", json={"checked_at": iso(datetime.now(UTC))}, headers=CSRF
     )
     assert tick.status_code == 409
-    assert "closed" in tick.json()["error"]["message"]
+    assert "已关闭" in tick.json()["error"]["message"]
     # A tick already recorded, sent again, is still the same tick.
     resend = await guard.put(
         f"/api/reports/{rid}/steps/0",

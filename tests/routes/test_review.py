@@ -232,7 +232,7 @@ async def test_closing_needs_every_analysis_item_and_every_action_passed(app, wo
     assert error["code"] == "review_incomplete"
     unanswered = [0, 2]
     assert error["missing"] == {"analysis": unanswered, "actions": [action_id]}
-    assert "1, 3" in error["message"] and "组织电梯困人应急演练" in error["message"]
+    assert "第 1、3 项" in error["message"] and "组织电梯困人应急演练" in error["message"]
 
     for index in unanswered:
         await act(sup, rid, f"analysis/{index}", {"verdict": "ok"})

@@ -128,6 +128,7 @@ async def test_the_me_page_counts_the_other_devices_and_offers_to_log_them_out(a
 
 
 async def test_the_throttled_api_answers_429_with_retry_after_and_the_error_shape(client, world):
+    client.cookies.set("onsite_lang", "en")
     for _ in range(5):
         await client.post("/api/session", json={"username": "ghost", "password": "x"}, headers=CSRF)
     response = await client.post(

@@ -36,13 +36,34 @@ async function refresh() {
   show(subscription && Notification.permission === "granted" ? "on" : "off");
 }
 
+// The server's refusal: its message is in the user's language already.
+class ServerError extends Error {}
+
 async function api(method, url, body) {
   const response = await fetch(url, { method, headers: HEADERS, body: body && JSON.stringify(body) });
   if (!response.ok) {
     const problem = await response.json().catch(() => null);
-    throw new Error(problem?.error?.message || `HTTP ${response.status}`);
+    throw new ServerError(problem?.error?.message || `HTTP ${response.status}`);
   }
   return response.status === 204 ? null : response.json();
+}
+
+// Why something failed, in the user's language: browsers say it in English
+// ("Registration failed - permission denied"), so the known failures are
+// told by the error's name (or words) and said with the page's own text.
+export function reason(e, texts = t.reasons) {
+  if (e instanceof ServerError) return e.message;
+  const name = e?.name || "";
+  const words = String(e?.message ?? e ?? "").toLowerCase();
+  if (name === "NotAllowedError" || words.includes("permission")) return texts.permission;
+  if (name === "NotSupportedError" || words.includes("not supported") || words.includes("unsupported")) {
+    return texts.unsupported;
+  }
+  if (name === "AbortError" || name === "NetworkError" || e instanceof TypeError ||
+      words.includes("network") || words.includes("push service") || words.includes("fetch")) {
+    return texts.network;
+  }
+  return texts.other;
 }
 
 // Permission is asked for only here, after the tap: a prompt out of the
@@ -60,7 +81,7 @@ $("push-on").addEventListener("click", async () => {
     await api("PUT", "/api/push/subscriptions", subscription.toJSON());
     show("on");
   } catch (e) {
-    error(fmt(t.failed, { reason: e.message || e }));
+    error(fmt(t.failed, { reason: reason(e) }));
     await refresh();
   }
 });
@@ -71,7 +92,7 @@ $("push-test").addEventListener("click", async () => {
     await api("POST", "/api/push/test");
     $("push-status").textContent = t.test_sent;
   } catch (e) {
-    error(e.message);
+    error(reason(e));
   }
 });
 
@@ -85,7 +106,7 @@ $("push-off").addEventListener("click", async () => {
       await subscription.unsubscribe();
     }
   } catch (e) {
-    error(e.message);
+    error(reason(e));
   }
   await refresh();
 });
@@ -103,7 +124,7 @@ $("logout-others").addEventListener("click", async () => {
     $("devices-status").textContent = revoked ? fmt(t.others_done, { n: revoked }) : t.only_this;
     button.hidden = true;
   } catch (e) {
-    $("devices-error").textContent = e.message;
+    $("devices-error").textContent = reason(e);
     $("devices-error").hidden = false;
   } finally {
     button.disabled = false;
