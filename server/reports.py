@@ -24,11 +24,22 @@ from tortoise.transactions import in_transaction
 
 from server.auth import require_site
 from server.context import Context
-from server.errors import ApiError, invalid
-from server.models import Event, Report, ReportStatus, ReportStep, Role, Severity, Site, User
+from server.errors import ApiError, Msg, invalid
+from server.models import (
+    Event,
+    PushDelivery,
+    Report,
+    ReportStatus,
+    ReportStep,
+    Role,
+    Severity,
+    Site,
+    User,
+)
 from server.push.queue import notify_new_report, tell_channels
 from server.report_shapes import (
     RELATED,
+    AlertedOut,
     ReportOut,
     ReportPage,
     ReportSummary,
@@ -91,6 +102,12 @@ class StepTickIn(BaseModel):
     checked_at: Time = Field(description=f"when it was done: {RECENT}")
 
 
+class StepUntickQuery(BaseModel):
+    """When a step ticked by mistake was unticked, at the phone's time."""
+
+    at: Time = Field(description=f"when it was unticked: {RECENT}")
+
+
 class ReportFilter(BaseModel):
     """Which reports: the filters of the list and the export; times are when
     the server received the report."""
@@ -130,7 +147,11 @@ def _check_index(index: int, handling_count: int, field: str) -> None:
     if index >= handling_count:
         raise invalid(
             field,
-            f"this playbook has {handling_count} steps (0 to {handling_count - 1}).",
+            Msg(
+                "this playbook has {count} steps (0 to {last}).",
+                count=handling_count,
+                last=handling_count - 1,
+            ),
             problem="no such step",
         )
 
@@ -140,7 +161,7 @@ def _check_steps(steps: list[StepIn], handling_count: int, now: datetime) -> Non
     for i, step in enumerate(steps):
         _check_index(step.index, handling_count, f"steps.{i}.index")
         if step.index in seen:
-            raise invalid(f"steps.{i}.index", f"step {step.index} is given twice.")
+            raise invalid(f"steps.{i}.index", Msg("step {index} is given twice.", index=step.index))
         seen.add(step.index)
         check_recent(step.checked_at, f"steps.{i}.checked_at", now)
 
@@ -184,7 +205,9 @@ async def _site_for_report(user: User, code: str) -> Site:
 async def _site_by_code(code: str) -> Site:
     site = await Site.get_or_none(code=code)
     if site is None:
-        raise invalid("site", f"no site {code!r}.", code="unknown_site", problem="unknown")
+        raise invalid(
+            "site", Msg("no site {site!r}.", site=code), code="unknown_site", problem="unknown"
+        )
     return site
 
 
@@ -195,26 +218,53 @@ def _same_time(a: datetime, b: datetime) -> bool:
     return abs(a - b) < timedelta(milliseconds=1)
 
 
+def _stale(found: ReportStep, checked_at: datetime) -> bool:
+    """A tick that an untick since has taken back: a resend, not a new tick."""
+    return found.unchecked_at is not None and checked_at <= found.unchecked_at
+
+
 async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
-    """Add the steps not yet recorded; 409 if one was recorded at another time.
+    """Add the steps not yet recorded, and tick again those unticked before
+    these ticks; 409 if a step is ticked at another time.
 
     Every conflict is found before anything is written, so a 409 stores nothing.
     """
     existing = {s.step_index: s for s in await ReportStep.filter(report_id=report.id)}
-    new = []
+    new, again = [], []
     for step in steps:
         found = existing.get(step.index)
         if found is None:
             new.append(step)
-        elif not _same_time(found.checked_at, step.checked_at):
+        elif _same_time(found.checked_at, step.checked_at) or _stale(found, step.checked_at):
+            continue
+        elif not found.ticked:
+            again.append((found, step))
+        else:
             raise ApiError(
-                409, "conflict", f"Step {step.index} was already ticked at {iso(found.checked_at)}."
+                409,
+                "conflict",
+                Msg(
+                    "Step {index} was already ticked at {at}.",
+                    index=step.index,
+                    at=iso(found.checked_at),
+                ),
             )
-    if not new:
+    if not new and not again:
         return False
     report.ensure_open()
     try:
         async with in_transaction():
+            for found, step in again:
+                # Only if still unticked: a concurrent re-tick has the same effect.
+                await ReportStep.filter(id=found.id, checked_at=found.checked_at).update(
+                    checked_at=step.checked_at, checked_by_id=user.id
+                )
+                await Event.create(
+                    report_id=report.id,
+                    actor_id=user.id,
+                    kind="step",
+                    data={"index": step.index, "checked_at": iso(step.checked_at), "again": True},
+                )
             for step in new:
                 await ReportStep.create(
                     report_id=report.id,
@@ -248,7 +298,7 @@ async def put_report(
     if incident is None:
         raise invalid(
             "incident_type",
-            f"no playbook {body.incident_type!r}.",
+            Msg("no playbook {incident!r}.", incident=body.incident_type),
             code="unknown_incident_type",
             problem="unknown",
         )
@@ -281,12 +331,6 @@ async def put_report(
                 location_accuracy_m=body.location.accuracy_m,
                 notes=body.notes,
             )
-            event = await Event.create(
-                report=report,
-                actor=user,
-                kind="created",
-                data={"severity": severity.value, "incident_type": incident.id},
-            )
             steps = [
                 ReportStep(
                     report=report, step_index=s.index, checked_at=s.checked_at, checked_by=user
@@ -295,8 +339,20 @@ async def put_report(
             ]
             if steps:
                 await ReportStep.bulk_create(steps)
+            # The channels' message lists the steps done: after them.
             queued = await notify_new_report(report, site, incident.title.as_dict())
             queued += await tell_channels(ctx, report, site, "new", reporter=user)
+            alerted = await _alerted(report)
+            event = await Event.create(
+                report=report,
+                actor=user,
+                kind="created",
+                data={
+                    "severity": severity.value,
+                    "incident_type": incident.id,
+                    "alerted": alerted.model_dump(),
+                },
+            )
     except IntegrityError:
         existing = await Report.get_or_none(id=rid)
         if existing is None:
@@ -313,8 +369,20 @@ async def put_report(
         photos=[],
         analysis=[],
         actions=[],
+        alerted=alerted,
     )
     return Written(out, created=True)
+
+
+async def _alerted(report: Report) -> AlertedOut:
+    """Who the alerts just queued for ``report`` go to: supervisors (people,
+    however many devices each has) and work-chat groups."""
+    deliveries = PushDelivery.filter(report_id=report.id)
+    people = await deliveries.filter(subscription_id__isnull=False).values_list(
+        "subscription__user_id", flat=True
+    )
+    groups = await deliveries.filter(channel_id__isnull=False).values_list("channel_id", flat=True)
+    return AlertedOut(supervisors=len(set(people)), channels=len(set(groups)))
 
 
 async def _resend(
@@ -347,6 +415,43 @@ async def tick_step(
     if created:
         ctx.committed()
     return Written(await report_out(report, ctx.today()), created=created)
+
+
+async def untick_step(
+    ctx: Context, user: User, report_id: str, index: int, query: StepUntickQuery
+) -> ReportOut:
+    """Take back a step ticked by mistake, by its reporter, until the incident
+    is closed. The tick is kept as evidence, the untick recorded beside it and
+    in the timeline. Idempotent: a step not ticked (never, or unticked
+    already), or ticked again after ``at``, is answered unchanged (200)."""
+    report = await Report.seen_by(user, parse_report_id(report_id))
+    _may_tick(report, user)
+    incident = ctx.library.incident(report.incident_type)
+    _check_index(index, len(incident.handling) if incident else 0, "index")
+    check_recent(query.at, "at", ctx.clock())
+    found = await ReportStep.get_or_none(report_id=report.id, step_index=index)
+    if found is None or not found.ticked or found.checked_at > query.at:
+        return await report_out(report, ctx.today())
+    report.ensure_open()
+    async with in_transaction():
+        # Only the tick this untick saw: a re-tick meanwhile stands.
+        changed = await ReportStep.filter(id=found.id, checked_at=found.checked_at).update(
+            unchecked_at=query.at, unchecked_by_id=user.id
+        )
+        if changed:
+            await Event.create(
+                report_id=report.id,
+                actor_id=user.id,
+                kind="step_unchecked",
+                data={
+                    "index": index,
+                    "unchecked_at": iso(query.at),
+                    "checked_at": iso(found.checked_at),
+                },
+            )
+    if changed:
+        ctx.committed()
+    return await report_out(report, ctx.today())
 
 
 # --- reading ------------------------------------------------------------------

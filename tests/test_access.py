@@ -432,6 +432,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
         ),
         ok=frozenset({Role.GUARD}),
     ),
+    ("DELETE", "/api/reports/{report_id}/steps/{index:int}"): Entry(
+        own=lambda h, t, u: Call(report_of(t, index="1"), query={"at": iso(datetime.now(UTC))}),
+        other=lambda h, t, u: Call(report_of(t, index="1"), query={"at": iso(datetime.now(UTC))}),
+        ok=frozenset({Role.GUARD}),
+    ),
     ("PUT", "/api/reports/{report_id}/acknowledgement"): Entry(
         own=lambda h, t, u: Call(report_of(t), json={}),
         other=lambda h, t, u: Call(report_of(t), json={}),
@@ -571,6 +576,7 @@ DECLARED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/reports/{report_id}"): ANYONE,
     ("PUT", "/api/reports/{report_id}"): ANYONE,
     ("PUT", "/api/reports/{report_id}/steps/{index:int}"): ANYONE,
+    ("DELETE", "/api/reports/{report_id}/steps/{index:int}"): ANYONE,
     ("PUT", "/api/reports/{report_id}/acknowledgement"): SUPERVISOR,
     ("PUT", "/api/reports/{report_id}/assignment"): SUPERVISOR,
     ("PUT", "/api/reports/{report_id}/reply"): SUPERVISOR,

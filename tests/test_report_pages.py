@@ -75,7 +75,8 @@ async def test_only_the_reporter_keeps_ticking_steps_until_the_report_is_closed(
     rid = await make_report(app, client)
     detail = (await client.get(f"/reports/{rid}")).text
     assert 'src="/static/js/report-detail.js' in detail
-    assert '<input type="checkbox" class="step-box" data-index="0" checked disabled>' in detail
+    # A ticked step stays tickable: a mis-tap can be taken back (issue 17).
+    assert '<input type="checkbox" class="step-box" data-index="0" checked>' in detail
     assert '<input type="checkbox" class="step-box" data-index="1">' in detail
 
     transport = httpx.ASGITransport(app=app)

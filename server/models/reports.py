@@ -148,7 +148,13 @@ class Report(Model):
 
 
 class ReportStep(Model):
-    """A ticked handling step: the phone's time is the evidence trail."""
+    """A ticked handling step: the phone's time is the evidence trail.
+
+    A step ticked by mistake is unticked, not deleted: ``unchecked_at`` is
+    set and the tick stays. Ticked again later, ``checked_at`` is the new
+    tick and ``unchecked_at`` the untick before it; every tick and untick is
+    also in the timeline (events ``step`` and ``step_unchecked``).
+    """
 
     id = fields.IntField(primary_key=True)
     report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
@@ -160,10 +166,20 @@ class ReportStep(Model):
     checked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "onsite.User", related_name="step_ticks", null=True, on_delete=fields.SET_NULL
     )
+    # The latest untick, at the phone's time; null if never unticked.
+    unchecked_at = fields.DatetimeField(null=True)
+    unchecked_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "onsite.User", related_name="step_unticks", null=True, on_delete=fields.SET_NULL
+    )
 
     class Meta:
         table = "report_step"
         unique_together = (("report", "step_index"),)
+
+    @property
+    def ticked(self) -> bool:
+        """Done: never unticked, or ticked again after the untick."""
+        return self.unchecked_at is None or self.checked_at > self.unchecked_at
 
 
 class Photo(Model):

@@ -223,7 +223,9 @@ async def _facts(
     if incident is not None:
         handling = incident.handling
         steps = [
-            handling[s.step_index].text.as_dict() for s in ticked if s.step_index < len(handling)
+            handling[s.step_index].text.as_dict()
+            for s in ticked
+            if s.step_index < len(handling) and s.ticked
         ]
     if reporter is None:
         reporter = await User.get_or_none(id=report.reporter_id)

@@ -1,4 +1,4 @@
-"""The report API: create by the phone's id, tick steps, list, read."""
+"""The report API: create by the phone's id, tick and untick steps, list, read."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from server import reports
 from server.api import ApiRoute, reply, written
 from server.models import User
 from server.report_shapes import ReportOut, ReportPage
-from server.reports import ListQuery, ReportIn, StepTickIn
+from server.reports import ListQuery, ReportIn, StepTickIn, StepUntickQuery
 
 
 async def put_report(request: Request, user: User, body: ReportIn) -> Response:
@@ -34,6 +34,19 @@ async def put_step(request: Request, user: User, body: StepTickIn) -> Response:
         body,
     )
     return written(result)
+
+
+async def delete_step(request: Request, user: User, query: StepUntickQuery) -> Response:
+    """Untick a step ticked by mistake, at the phone's time (``at``); the tick is
+    kept as evidence and the untick shown in the timeline. A resend is safe."""
+    result = await reports.untick_step(
+        request.app.state.context,
+        user,
+        request.path_params["report_id"],
+        request.path_params["index"],
+        query,
+    )
+    return reply(result)
 
 
 async def get_report(request: Request, user: User) -> Response:
@@ -96,6 +109,19 @@ routes = [
             404: "No such report.",
             409: "Already recorded at another time.",
             422: "No such step, or a time in the future.",
+        },
+    ),
+    ApiRoute(
+        "DELETE",
+        "/api/reports/{report_id}/steps/{index:int}",
+        delete_step,
+        query=StepUntickQuery,
+        responses={
+            200: (ReportOut, "Unticked, or not ticked at that time already: the report."),
+            403: "Not the user's report.",
+            404: "No such report.",
+            409: "The incident is closed.",
+            422: "No such step, or a time missing or in the future.",
         },
     ),
 ]

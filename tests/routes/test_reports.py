@@ -264,7 +264,7 @@ async def test_times_far_in_the_future_are_422(client, world, body):
         rid = uuid.uuid4()
         response = await put(client, rid, bad)
         assert response.status_code == 422
-        assert "future" in response.json()["error"]["message"]
+        assert "将来的时间" in response.json()["error"]["message"]
         assert not await Report.exists(id=rid)
 
 
@@ -549,7 +549,7 @@ async def test_only_the_reporter_ticks_a_step(client, world, body, as_user, user
     tick = {"checked_at": iso(datetime.now(UTC))}
     response = await other.put(f"/api/reports/{rid}/steps/2", json=tick, headers=CSRF)
     assert response.status_code == 403, response.text
-    assert "reported" in response.json()["error"]["message"]
+    assert "上报人" in response.json()["error"]["message"]
     assert await ReportStep.filter(report_id=rid).count() == 0
     mine = await client.put(f"/api/reports/{rid}/steps/2", json=tick, headers=CSRF)
     assert mine.status_code == 201, mine.text
@@ -584,7 +584,7 @@ async def test_no_step_is_ticked_once_the_incident_is_closed(client, world, body
     tick = {"checked_at": iso(datetime.now(UTC))}
     response = await client.put(f"/api/reports/{rid}/steps/3", json=tick, headers=CSRF)
     assert response.status_code == 409, response.text
-    assert "closed" in response.json()["error"]["message"]
+    assert "已关闭" in response.json()["error"]["message"]
     more = {**body, "steps": [*body["steps"], {"index": 3, **tick}]}
     assert (await put(client, rid, more)).status_code == 409
     assert await ReportStep.filter(report_id=rid).count() == 2

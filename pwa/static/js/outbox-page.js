@@ -42,7 +42,8 @@ function row(item) {
   const part = (label, p) => el("li", { className: "small" }, `${label} `, badge(p.state),
     p.error ? el("span", { className: "muted", textContent: ` ${p.error}` }) : null);
   const photos = el("ul", { className: "outbox-photos" },
-    ...(item.ticks || []).map((k) => part(fmt(t.step, { n: k.index + 1, at: clock(k.checked_at) }), k)),
+    ...(item.ticks || []).map((k) => part(fmt(k.unchecked_at ? t.untick : t.step,
+      { n: k.index + 1, at: clock(k.checked_at || k.unchecked_at) }), k)),
     ...item.photos.map((p, i) => part(fmt(t.photo, { n: i + 1 }), p)));
   const actions = el("div", { className: "two" });
   if (item.state === "sent") {

@@ -1,7 +1,8 @@
 // One report, seen by the guard who made it: the steps not done yet can
-// still be ticked as the incident goes on. Each tick is timed on the phone
-// and goes through the outbox like everything else: kept with no signal,
-// sent once (PUT by step index), shown here as waiting until it is.
+// still be ticked as the incident goes on, and a step ticked by mistake
+// unticked. Each tick and untick is timed on the phone and goes through the
+// outbox like everything else: kept with no signal, sent in order (PUT or
+// DELETE by step index), shown here as waiting until it is.
 import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
 import { fmt, clock } from "./text.js";
@@ -9,37 +10,62 @@ import { fmt, clock } from "./text.js";
 const $ = (id) => document.getElementById(id);
 const { report, t } = JSON.parse($("detail-data").textContent);
 
-function showTick(tick) {
-  const box = document.querySelector(`.step-box[data-index="${tick.index}"]`);
+// Show a step as its latest tick or untick (``unchecked_at``) left it: done
+// with its time, or not done; and while it waits or failed, a line saying so.
+function showStep(op) {
+  const box = document.querySelector(`.step-box[data-index="${op.index}"]`);
   if (!box) return;
-  Object.assign(box, { checked: true, disabled: true });
-  box.closest(".check").classList.add("done");
-  box.closest(".check").querySelector(".btn-call")?.remove();
-  const time = document.querySelector(`.check-time[data-index="${tick.index}"]`);
-  if (!time.dateTime) Object.assign(time, { dateTime: tick.checked_at, textContent: clock(tick.checked_at) });
-  const state = document.querySelector(`.tick-state[data-index="${tick.index}"]`);
-  state.hidden = tick.state === "sent";
-  state.className = `tick-state small ${tick.state === "failed" ? "alert" : "muted"}`;
-  state.textContent = tick.state === "failed" ? fmt(t.failed, { m: tick.error || "" }) : t.waiting;
+  const ticked = !op.unchecked_at;
+  box.checked = ticked;
+  box.closest(".check").classList.toggle("done", ticked);
+  if (ticked) box.closest(".check").querySelector(".btn-call")?.remove();
+  const time = document.querySelector(`.check-time[data-index="${op.index}"]`);
+  Object.assign(time, ticked
+    ? { dateTime: op.checked_at, textContent: clock(op.checked_at) }
+    : { dateTime: "", textContent: "" });
+  const state = document.querySelector(`.tick-state[data-index="${op.index}"]`);
+  // An untick stays said (the tick it took back is kept on the server).
+  const unticked = ticked ? "" : fmt(t.unticked, { at: clock(op.unchecked_at) });
+  const waiting = op.state === "failed" ? fmt(t.failed, { m: op.error || "" })
+    : op.state === "sent" ? "" : t.waiting;
+  state.hidden = !unticked && !waiting;
+  state.className = `tick-state small ${op.state === "failed" ? "alert" : "muted"}`;
+  state.textContent = [unticked, waiting].filter(Boolean).join(" · ");
 }
 
 async function render() {
   const item = await outbox.get(report.id).catch(() => null);
   const ticks = item?.ticks || [];
-  for (const tick of ticks) showTick(tick);
-  document.body.dataset.ticks = JSON.stringify(ticks.map((k) => [k.index, k.state]));
+  for (const op of ticks) showStep(op); // in order: the last one of a step wins
+  document.body.dataset.ticks = JSON.stringify(
+    ticks.map((k) => (k.unchecked_at ? [k.index, k.state, "untick"] : [k.index, k.state])));
 }
 
-for (const box of document.querySelectorAll(".step-box:not(:disabled)")) {
+// A tap ticks a step, or unticks one ticked by mistake; either is recorded.
+for (const box of document.querySelectorAll(".step-box")) {
   box.addEventListener("change", async () => {
-    if (!box.checked) return;
-    box.disabled = true; // a tick after sending is a record: no untick
-    const tick = { index: Number(box.dataset.index), checked_at: new Date().toISOString() };
-    showTick({ ...tick, state: "waiting" });
-    await outbox.addTick(report, tick);
+    const index = Number(box.dataset.index);
+    const at = new Date().toISOString();
+    if (box.checked) {
+      showStep({ index, checked_at: at, state: "waiting" });
+      await outbox.addTick(report, { index, checked_at: at });
+    } else {
+      showStep({ index, unchecked_at: at, state: "waiting" });
+      await outbox.addUntick(report, { index, unchecked_at: at });
+    }
     dispatchEvent(new Event("onsite:queued"));
     await sync({ force: true });
   });
+}
+
+// Just sent from the report flow: this page is the "sent" screen, and who
+// was alerted (supervisors, work groups) its news.
+const alerted = $("alerted");
+if (alerted && sessionStorage.getItem("onsite:sent") === report.id) {
+  sessionStorage.removeItem("onsite:sent");
+  alerted.classList.replace("small", "note");
+  alerted.setAttribute("role", "status");
+  alerted.prepend(Object.assign(document.createElement("strong"), { textContent: alerted.dataset.sent }), " · ");
 }
 
 outbox.watch(report.id, render);
