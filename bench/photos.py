@@ -17,6 +17,13 @@ answer.
 Targets (issue 6): >= 2x faster than naive, within 1.3x of pyvips,
 <= 400 KB for a 12 MP photo, SSIM >= 0.95. Issue 16: the four big PNGs at
 once stay under 600 MB of extra server memory, each a 201 or a clear 4xx.
+
+    .venv/bin/python bench/photos.py --phone   # only what the phone sends
+
+The phone's part (issue 17): each photo encoded as the phone does it
+(pwa/static/js/photo.js), through Chromium's own canvas encoder, for a grid
+of long edge x quality x format: bytes and SSIM against the same reference
+downscale. Target: <= 250 KB for a 12 MP photo with SSIM >= 0.95.
 """
 
 from __future__ import annotations
@@ -145,6 +152,9 @@ def main() -> None:
     parser.add_argument(
         "--skip-pipelines", action="store_true", help="only the uploads through the server"
     )
+    parser.add_argument(
+        "--phone", action="store_true", help="only the phone's encoding, in Chromium"
+    )
     args = parser.parse_args()
     imaging.DISPLAY_QUALITY = args.quality
     print(
@@ -152,8 +162,12 @@ def main() -> None:
         f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, Python "
         f"{platform.python_version()}, Pillow {Image.__version__}, one thread per conversion"
     )
+    if args.phone:
+        phone_encodings()
+        return
     if not args.skip_pipelines:
         compare_pipelines(args.runs, args.quality)
+        phone_encodings()
     if args.parallel:
         asyncio.run(parallel_uploads(args.parallel))
     if args.big:
@@ -189,6 +203,101 @@ def compare_pipelines(runs: int, quality: int) -> None:
         f"onsite is {mean['naive'] / mean['onsite']:.2f}x faster than naive, "
         f"{mean['onsite'] / mean['pyvips']:.2f}x the time of pyvips"
     )
+
+
+# What the phone sends today (photo.js before issue 17), and the grid tried.
+PHONE_TODAY = (1600, 0.85, "image/jpeg")
+PHONE_CHOSEN = (1600, 0.8, "image/webp")  # photo.js ENCODINGS, first choice
+PHONE_GRID = [
+    *((edge, q, "image/jpeg") for edge in (1600, 1440, 1280) for q in (0.85, 0.8, 0.75, 0.7, 0.6)),
+    *((edge, q, "image/webp") for edge in (1600, 1440) for q in (0.85, 0.8, 0.75, 0.7)),
+]
+# photo.js's compress(), for a list of encodings of one photo: the photo is
+# decoded once (upright, as "from-image" does), then drawn and encoded per choice.
+ENCODE_JS = """
+async ([b64, choices]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: "from-image" });
+  const out = [];
+  for (const [edge, quality, type] of choices) {
+    const scale = Math.min(1, edge / Math.max(bitmap.width, bitmap.height));
+    const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale),
+                                       Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const t0 = performance.now();
+    const blob = await canvas.convertToBlob({ type, quality });
+    const ms = performance.now() - t0;
+    const buf = new Uint8Array(await blob.arrayBuffer());
+    let bin = "";
+    for (let i = 0; i < buf.length; i += 0x8000) {
+      bin += String.fromCharCode(...buf.subarray(i, i + 0x8000));
+    }
+    out.push([btoa(bin), blob.type, ms]);
+  }
+  bitmap.close();
+  return out;
+}
+"""
+
+
+def phone_encodings() -> None:
+    """Bytes and SSIM of each encoding the phone might send, by Chromium."""
+    import base64
+
+    from playwright.sync_api import sync_playwright
+
+    print(
+        "\nWhat the phone sends: Chromium's canvas encoder (OffscreenCanvas.convertToBlob), "
+        "SSIM against the reference downscale at the output's size"
+    )
+    results: dict[tuple[int, float, str], list[tuple[int, float, float]]] = {
+        c: [] for c in PHONE_GRID
+    }
+    with sync_playwright() as p:
+        from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # the tests' launch
+
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page()
+        print(f"Chromium {browser.version}")
+        for path in sorted(PHONE.glob("*.jpg")):
+            raw = path.read_bytes()
+            encoded = page.evaluate(
+                ENCODE_JS, [base64.b64encode(raw).decode(), [list(c) for c in PHONE_GRID]]
+            )
+            for choice, (b64, mime, ms) in zip(PHONE_GRID, encoded, strict=True):
+                out = base64.b64decode(b64)
+                assert mime == choice[2], f"{choice}: Chromium made {mime}"
+                results[choice].append((len(out), ssim(out, raw), ms))
+        browser.close()
+    names = [p.name for p in sorted(PHONE.glob("*.jpg"))]
+    header = (
+        f"{'edge':>5} {'quality':>7} {'type':<5} "
+        + " ".join(f"{n[:14]:>20}" for n in names)
+        + f" {'mean KB':>8} {'min SSIM':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for choice in PHONE_GRID:
+        edge, quality, mime = choice
+        cells = " ".join(
+            f"{b / 1024:>7.0f} KB {s:.3f} {ms:>3.0f}ms" for b, s, ms in results[choice]
+        )
+        mean_kb = statistics.fmean(b for b, _, _ in results[choice]) / 1024
+        worst = min(s for _, s, _ in results[choice])
+        mark = {PHONE_TODAY: "  <- before", PHONE_CHOSEN: "  <- chosen"}.get(choice, "")
+        print(
+            f"{edge:>5} {quality:>7.2f} {mime.split('/')[1]:<5} {cells} {mean_kb:>8.0f} "
+            f"{worst:>8.3f}{mark}"
+        )
+    print()
+    for label, choice in (("before", PHONE_TODAY), ("chosen", PHONE_CHOSEN)):
+        sizes = [b / 1024 for b, _, _ in results[choice]]
+        scores = [s for _, s, _ in results[choice]]
+        print(
+            f"{label}: {choice[2]} {choice[1]:.2f} at {choice[0]} px: {min(sizes):.0f}-"
+            f"{max(sizes):.0f} KB (mean {statistics.fmean(sizes):.0f}), SSIM "
+            f"{min(scores):.3f}-{max(scores):.3f}"
+        )
 
 
 class Served:

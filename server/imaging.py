@@ -34,6 +34,8 @@ from typing import TypeVar
 from PIL import Image, ImageCms, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
 
+from server.errors import Msg
+
 try:  # HEIC/HEIF from iPhones
     from pillow_heif import register_heif_opener
 
@@ -85,6 +87,7 @@ class PhotoError(Exception):
     """Bad input: ``status`` is the HTTP status to answer with."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
+        # ``message`` is a message id or a Msg: translated when answered (server.errors).
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
@@ -155,6 +158,9 @@ class Metadata:
     latitude: float | None = None
     longitude: float | None = None
     camera: str = ""
+    # Whether the file said its time's zone (OffsetTimeOriginal): without it
+    # ``taken_at`` is the camera's wall clock read as UTC, a guess.
+    zoned: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,7 +229,10 @@ def _open(raw: bytes, fmt: str) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(raw), formats=[fmt])
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PhotoError(422, "undecodable", f"The photo cannot be read: {exc}") from None
+        reason = str(exc)
+        raise PhotoError(
+            422, "undecodable", Msg("The photo cannot be read: {reason}", reason=reason)
+        ) from None
     except Image.DecompressionBombError:
         raise PhotoError(422, "too_many_pixels", "The photo has too many pixels.") from None
 
@@ -233,7 +242,12 @@ def _check_pixels(width: int, height: int) -> None:
         raise PhotoError(
             422,
             "too_many_pixels",
-            f"The photo is {width}x{height}; at most {MAX_PIXELS // 1_000_000} MP is accepted.",
+            Msg(
+                "The photo is {width}x{height}; at most {mp} MP is accepted.",
+                width=width,
+                height=height,
+                mp=MAX_PIXELS // 1_000_000,
+            ),
         )
 
 
@@ -271,9 +285,15 @@ def _held(
         raise PhotoError(
             422,
             "too_many_pixels",
-            f"The photo is {size[0]}x{size[1]} {fmt}; converting it takes about "
-            f"{-(-need // MB)} MB, more than the {budget.capacity // MB} MB this server "
-            "allows. Send a smaller image, or a JPEG.",
+            Msg(
+                "The photo is {width}x{height} {format}; converting it takes about {need} MB, "
+                "more than the {capacity} MB this server allows. Send a smaller image, or a JPEG.",
+                width=size[0],
+                height=size[1],
+                format=fmt,
+                need=-(-need // MB),
+                capacity=budget.capacity // MB,
+            ),
         )
     with budget.hold(need):
         yield
@@ -289,7 +309,10 @@ def _convert(im: Image.Image, raw: bytes, fmt: str) -> Processed:
         rgb = _reduced_rgb(im, DISPLAY_EDGE)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         im.close()  # frees the pixels now, though the traceback keeps ``im``
-        raise PhotoError(422, "undecodable", f"The photo is damaged or truncated: {exc}") from None
+        reason = str(exc)
+        raise PhotoError(
+            422, "undecodable", Msg("The photo is damaged or truncated: {reason}", reason=reason)
+        ) from None
     if rgb is not im:
         im.close()  # the full-size pixels go before the reduced image is worked on
     rgb = _fit(rgb, DISPLAY_EDGE)
@@ -399,8 +422,10 @@ def _exif(im: Image.Image) -> Image.Exif | None:
 def _metadata(exif: Image.Exif | None) -> Metadata:
     if not exif:
         return Metadata()
+    taken = _safe(lambda: _taken_at(exif))
     return Metadata(
-        taken_at=_safe(lambda: _taken_at(exif)),
+        taken_at=taken[0] if taken else None,
+        zoned=bool(taken and taken[1]),
         camera=_safe(lambda: _camera(exif)) or "",
         **(_safe(lambda: _gps(exif)) or {}),
     )
@@ -428,7 +453,8 @@ def _camera(exif: Image.Exif) -> str:
     return f"{make} {model}".strip()[:200]
 
 
-def _taken_at(exif: Image.Exif) -> datetime | None:
+def _taken_at(exif: Image.Exif) -> tuple[datetime, bool] | None:
+    """The capture time in UTC, and whether the file said its zone."""
     sub = exif.get_ifd(IFD.Exif)
     raw = sub.get(Base.DateTimeOriginal) or exif.get(Base.DateTime)
     if not raw:
@@ -438,9 +464,9 @@ def _taken_at(exif: Image.Exif) -> datetime | None:
     if len(offset) == 6 and offset[0] in "+-":
         sign = 1 if offset[0] == "+" else -1
         delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
-        return taken.replace(tzinfo=timezone(sign * delta)).astimezone(UTC)
+        return taken.replace(tzinfo=timezone(sign * delta)).astimezone(UTC), True
     # No offset in the file: the phone's local time, which we cannot place.
-    return taken.replace(tzinfo=UTC)
+    return taken.replace(tzinfo=UTC), False
 
 
 def _gps(exif: Image.Exif) -> dict[str, float] | None:

@@ -10,6 +10,8 @@ import uuid
 from datetime import date
 from typing import Any
 
+from pydantic import Field
+
 from server.models import (
     ActionStatus,
     AnalysisAnswer,
@@ -44,6 +46,14 @@ class EventOut(Shape):
     at: Timestamp
     actor: Person | None
     data: dict[str, Any]
+
+
+class AlertedOut(Shape):
+    """Who the alert of a new report went to when it arrived: the supervisors
+    with a device subscribed (people, not devices) and the work-chat groups."""
+
+    supervisors: int
+    channels: int
 
 
 class ReplyOut(Shape):
@@ -150,6 +160,9 @@ class ReportOut(ReportSummary):
     photos: list[PhotoOut]
     analysis: list[AnalysisOut]
     actions: list[ActionOut]
+    alerted: AlertedOut | None = Field(
+        description="who was alerted when it arrived; null for reports from before this was kept"
+    )
 
 
 class ReportPage(Shape):
@@ -194,11 +207,22 @@ def summary_fields(report: Report, steps: list[ReportStep]) -> dict[str, Any]:
         "closed_at": report.closed_at,
         "closing_note": report.closing_note,
         "escalated_at": report.escalated_at,
+        # Unticked steps are not done: their ticks stay as evidence (the timeline).
         "steps": [
             StepOut(index=s.step_index, checked_at=s.checked_at, received_at=s.received_at)
             for s in sorted(steps, key=lambda s: s.step_index)
+            if s.ticked
         ],
     }
+
+
+def alerted_of(events: list[Event]) -> AlertedOut | None:
+    """Who was alerted of the report, as its ``created`` event recorded."""
+    for event in events:
+        if event.kind == "created":
+            found = (event.data or {}).get("alerted")
+            return AlertedOut(**found) if isinstance(found, dict) else None
+    return None
 
 
 def events_out(events: list[Event]) -> list[EventOut]:
@@ -256,7 +280,8 @@ async def report_out(report: Report, today: date) -> ReportOut:
     return ReportOut(
         **summary_fields(report, list(report.steps)),
         events=events_out(events),
-        photos=[PhotoOut.of(p) for p in photos],
+        photos=[PhotoOut.of(p, report) for p in photos],
         analysis=analysis_out(answers),
         actions=[ActionOut.of(a, today) for a in actions],
+        alerted=alerted_of(events),
     )

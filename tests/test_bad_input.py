@@ -32,6 +32,19 @@ YEAR_1 = "0001-01-01T00:00:00+14:00"
 YEAR_9999 = "9999-12-31T23:59:59-14:00"
 DEEP = b"[" * 100_000 + b"]" * 100_000
 JSON_TYPE = {"Content-Type": "application/json"}
+
+
+def _small_jpeg() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+SMALL_JPEG = _small_jpeg()  # a photo the server would take, but for its parameters
 # Tables whose rows a request may touch without storing anything.
 VOLATILE = {"LoginSession"}
 
@@ -191,6 +204,27 @@ CASES: dict[str, Case] = {
     "step: of the nil report": Case(
         "guard", "PUT", "/api/reports/{nil}/steps/6", 422, {"checked_at": now()}
     ),
+    # --- DELETE /api/reports/{id}/steps/{index} ---------------------------------
+    "untick: 501": Case("guard", "DELETE", REPORT + "/steps/501", 422, params={"at": now()}),
+    "untick: no time": Case("guard", "DELETE", REPORT + "/steps/6", 422),
+    "untick: a time that is not one": Case(
+        "guard", "DELETE", REPORT + "/steps/6", 422, params={"at": "yesterday"}
+    ),
+    "untick: in year 9999": Case(
+        "guard", "DELETE", REPORT + "/steps/6", 422, params={"at": YEAR_9999}
+    ),
+    "untick: tomorrow": Case(
+        "guard", "DELETE", REPORT + "/steps/6", 422, params={"at": now(timedelta(days=1))}
+    ),
+    "untick: NUL in the time": Case(
+        "guard", "DELETE", REPORT + "/steps/6", 422, params={"at": f"{now()}{NUL}"}
+    ),
+    "untick: by a supervisor": Case(
+        "super", "DELETE", REPORT + "/steps/6", 403, params={"at": now()}
+    ),
+    "untick: of the nil report": Case(
+        "guard", "DELETE", "/api/reports/{nil}/steps/6", 422, params={"at": now()}
+    ),
     # --- PUT /api/reports/{id}/photos/{id} --------------------------------------
     "photo: a kind that does not exist": Case(
         "guard",
@@ -245,6 +279,30 @@ CASES: dict[str, Case] = {
         raw=b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64,
         content_type="image/jpeg",
     ),
+    # The metadata the phone read from the photo's EXIF (a whole JPEG, so
+    # only the parameter is at fault).
+    **{
+        f"photo: {name}": Case(
+            "guard",
+            "PUT",
+            REPORT + "/photos/{new}",
+            422,
+            raw=SMALL_JPEG,
+            params=params,
+            content_type="image/jpeg",
+        )
+        for name, params in [
+            ("taken_at not a time", {"taken_at": "yesterday"}),
+            ("taken_at without a zone", {"taken_at": "2024-05-03T14:02:00"}),
+            ("taken_at in year 1", {"taken_at": YEAR_1}),
+            ("lat past the pole", {"lat": "90.01", "lon": "114"}),
+            ("lon past 180", {"lat": "22", "lon": "-180.5"}),
+            ("lat not a number", {"lat": "NaN", "lon": "114"}),
+            ("lat without lon", {"lat": "22.5"}),
+            ("a camera over 200 characters", {"camera": "c" * 201}),
+            ("NUL in the camera", {"camera": f"Canon{NUL}"}),
+        ]
+    },
     # --- follow-up ----------------------------------------------------------------
     "acknowledgement: a field it does not take": Case(
         "super", "PUT", REPORT + "/acknowledgement", 422, {"note": "seen"}

@@ -23,13 +23,18 @@ CACHE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
 async def put_photo(request: Request, user: User, body: bytes, query: PhotoQuery) -> Response:
-    """Attach a photo under the id the phone made; a resend is safe."""
+    """Attach a photo under the id the phone made; a resend is safe.
+
+    The phone re-encodes a photo before sending it, which drops its EXIF: it
+    sends what it read there (capture time, GPS, camera) as query parameters.
+    What the server reads in the file itself wins where it has a value.
+    """
     result = await photos.put_photo(
         request.app.state.context,
         user,
         request.path_params["report_id"],
         request.path_params["photo_id"],
-        query.kind,
+        query,
         body,
     )
     return written(result)
@@ -78,7 +83,9 @@ routes: list[BaseRoute] = [
             409: "Another photo, or another report, under this id.",
             415: "Not a JPEG, PNG, WebP or HEIC image.",
             422: "Damaged, truncated, empty, too many pixels, or more memory to convert than "
-            "the server allows (ONSITE_PHOTO_MEMORY_MB); or an id that is not a UUID.",
+            "the server allows (ONSITE_PHOTO_MEMORY_MB); an id that is not a UUID; or "
+            "metadata out of range (a time that is not ISO 8601 with a zone, lat or lon "
+            "alone or off the globe, a camera over 200 characters): nothing is stored.",
         },
     ),
     ApiRoute(

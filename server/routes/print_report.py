@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.errors import ApiError
 from server.models import PhotoKind, Report
+from server.photos import check as photo_check
 from server.report_shapes import load_record, load_review
 from server.templating import render
 
@@ -27,10 +27,7 @@ async def print_page(request: Request) -> Response:
         report_id = uuid.UUID(request.path_params["report_id"])
     except ValueError:
         raise HTTPException(404, "No such report.") from None
-    try:
-        report = await Report.seen_by(user, report_id)
-    except ApiError as exc:
-        raise HTTPException(exc.status, exc.message) from None
+    report = await Report.seen_by(user, report_id)
     events, photos = await load_record(report)
     answers, actions = await load_review(report)
     await report.fetch_related("closed_by")
@@ -40,12 +37,13 @@ async def print_page(request: Request) -> Response:
         "print.html",
         report=report,
         incident=ctx.library.incident(report.incident_type),
-        ticks={s.step_index: s for s in report.steps},
+        ticks={s.step_index: s for s in report.steps if s.ticked},
         photo_groups=[
             (kind, [p for p in photos if p.kind == kind])
             for kind in (PhotoKind.EVIDENCE, PhotoKind.REPAIR_BEFORE, PhotoKind.REPAIR_AFTER)
         ],
         photo_count=len(photos),
+        checks={p.id: photo_check(p, report) for p in photos},
         answers={a.item_index: a for a in answers},
         actions=actions,
         events=events,

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from server.errors import ApiError
 from server.models import (
     ActionStatus,
     CorrectiveAction,
@@ -26,6 +25,7 @@ from server.models import (
     Site,
     User,
 )
+from server.photos import check as photo_check
 from server.report_shapes import load_record, load_review
 from server.review import unfinished
 from server.routes.action_pages import open_actions
@@ -221,15 +221,12 @@ async def report_detail(request: Request) -> Response:
         report_id = uuid.UUID(request.path_params["report_id"])
     except ValueError:
         raise HTTPException(404, "No such report.") from None
-    try:
-        report = await Report.seen_by(user, report_id)
-    except ApiError as exc:
-        raise HTTPException(exc.status, exc.message) from None
+    report = await Report.seen_by(user, report_id)
     ctx = request.app.state.context
     events, photos = await load_record(report)
     answers, actions = await load_review(report)
     incident = request.app.state.playbooks.incident(report.incident_type)
-    ticks = {s.step_index: s for s in report.steps}
+    ticks = {s.step_index: s for s in report.steps if s.ticked}  # unticked: not done
     supervising = user.role in (Role.SUPERVISOR, Role.ADMIN)
     staff = (
         await User.filter(is_active=True, sites__id=report.site_id).order_by(
@@ -260,6 +257,8 @@ async def report_detail(request: Request) -> Response:
         and report.status in (ReportStatus.ASSIGNED, ReportStatus.REPAIRED),
         events=events,
         photos=photos,
+        # Each photo's time and place against the report's, for its warnings.
+        checks={p.id: photo_check(p, report) for p in photos},
     )
 
 

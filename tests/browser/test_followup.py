@@ -110,14 +110,14 @@ def test_a_supervisor_acknowledges_from_the_pushed_alert_and_assigns(live_server
     )
     page.wait_for_url(f"{live_server.url}/reports/{report_id}")
 
-    # The guard's photo, full screen from its thumbnail.
+    # The guard's photo, full screen from its thumbnail (viewer.js).
     page.locator("#photos .gallery-item").first.click()
+    page.wait_for_selector("html[data-viewer=open]", state="attached")
     page.wait_for_function(
-        "document.getElementById('viewer').open &&"
-        " document.getElementById('viewer-image').naturalWidth > 0"
+        "document.querySelector('.pswp__img:not(.pswp__img--placeholder)')?.naturalWidth > 0"
     )
     page.get_by_role("button", name="关闭", exact=True).click()
-    assert not page.evaluate("document.getElementById('viewer').open")
+    page.locator(".pswp").wait_for(state="detached")
 
     # Acknowledge is the first thing on the page, one tap away.
     acknowledge = page.get_by_role("button", name="确认收到")

@@ -1,8 +1,10 @@
 // One incident's page: the supervisor's actions (each one PUT on the report),
-// copying the approved reply, and a full-screen photo viewer. Handlers are
-// on the document, not the elements, because live.js swaps regions in.
+// copying the approved reply; the photos open in the in-app viewer
+// (viewer.js). Handlers are on the document, not the elements, because
+// live.js swaps regions in.
 import { accepted, newId, redraw, send, settle, trackTyping } from "./forms.js";
 import { copy, fmt } from "./text.js";
+import "./viewer.js";
 
 const { report, t } = JSON.parse(document.getElementById("incident-data").textContent);
 const $ = (id) => document.getElementById(id);
@@ -78,44 +80,4 @@ document.addEventListener("click", async (event) => {
   if (!button) return;
   await copy(button.parentElement.querySelector(".reply-text").textContent.trim());
   button.textContent = t.copied;
-});
-
-// --- photos, full screen ----------------------------------------------------------
-
-const viewer = $("viewer");
-let shown = [];
-let at = 0;
-
-function show(index) {
-  at = (index + shown.length) % shown.length;
-  $("viewer-image").src = shown[at].dataset.full;
-  $("viewer-image").alt = shown[at].querySelector("img")?.alt || "";
-  $("viewer-count").textContent = `${at + 1} / ${shown.length}`;
-  $("viewer-prev").hidden = $("viewer-next").hidden = shown.length < 2;
-}
-
-document.addEventListener("click", (event) => {
-  const item = event.target.closest(".gallery-item");
-  if (!item || !viewer?.showModal) return;
-  event.preventDefault();
-  shown = [...document.querySelectorAll(".gallery-item")];
-  show(shown.indexOf(item));
-  viewer.showModal();
-});
-$("viewer-prev")?.addEventListener("click", () => show(at - 1));
-$("viewer-next")?.addEventListener("click", () => show(at + 1));
-$("viewer-close")?.addEventListener("click", () => viewer.close());
-viewer?.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });
-viewer?.addEventListener("keydown", (event) => {
-  if (event.key === "ArrowLeft") show(at - 1);
-  if (event.key === "ArrowRight") show(at + 1);
-});
-// A swipe moves through the photos, as in a phone's own gallery.
-let startX = null;
-viewer?.addEventListener("touchstart", (event) => { startX = event.touches[0].clientX; }, { passive: true });
-viewer?.addEventListener("touchend", (event) => {
-  if (startX == null) return;
-  const dx = event.changedTouches[0].clientX - startX;
-  if (Math.abs(dx) > 50) show(at + (dx < 0 ? 1 : -1));
-  startX = null;
 });

@@ -7,8 +7,9 @@
 // so a reload with no signal shows everything still waiting.
 import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
-import { compress } from "./photo.js";
+import { prepare } from "./photo.js";
 import { fmt } from "./text.js";
+import "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
 const { report, status, assignment, t } = JSON.parse($("job-data").textContent);
@@ -76,8 +77,8 @@ async function addPhotos(input) {
   document.body.dataset.busy = "true"; // no update reload under the camera
   try {
     for (const file of files) {
-      const blob = await compress(file);
-      const photo = { id: crypto.randomUUID(), kind: input.dataset.kind, type: blob.type || file.type };
+      const { blob, meta } = await prepare(file);
+      const photo = { id: crypto.randomUUID(), kind: input.dataset.kind, type: blob.type || file.type, meta };
       await outbox.addPhoto(report, photo, blob);
       urls.set(photo.id, URL.createObjectURL(blob));
     }

@@ -3,7 +3,7 @@
 import * as drafts from "./drafts.js";
 import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
-import { compress } from "./photo.js";
+import { prepare } from "./photo.js";
 import { fmt, clock, copy } from "./text.js";
 
 const data = JSON.parse(document.getElementById("flow-data").textContent);
@@ -14,9 +14,11 @@ const siteInput = $("site");
 let draft = null;
 const urls = new Map(); // photo id -> object URL, freed when removed
 
-function save() {
+// Typing is coalesced (drafts.js); a tick, a photo or a choice is written at
+// once: it is one tap, and a tick's time is evidence.
+function save({ now = false } = {}) {
   $("draft-state").textContent = t.draft_saved;
-  return drafts.save(draft);
+  return drafts.save(draft, { now });
 }
 
 // --- steps -------------------------------------------------------------------
@@ -37,7 +39,7 @@ for (const box of document.querySelectorAll(".step-box")) {
     if (box.checked) draft.steps[index] = new Date().toISOString();
     else delete draft.steps[index]; // an untick before sending is a correction
     showStep(index);
-    save();
+    save({ now: true });
   });
 }
 
@@ -54,12 +56,34 @@ for (const button of document.querySelectorAll(".take-photo")) {
 
 // --- photos ------------------------------------------------------------------
 
+// "拍摄于 14:02 · GPS" from what the photo's EXIF said (photo.js readMeta),
+// with the day when it is not today, so an old photo from the gallery shows;
+// neither the day nor the time breaks across lines. Null when it said nothing.
+function takenCaption(meta) {
+  const gps = meta?.lat != null ? " · GPS" : "";
+  if (!meta?.taken_at) return gps ? [gps.slice(3)] : null;
+  const at = new Date(meta.taken_at);
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const time = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  const span = (text) => Object.assign(document.createElement("span"), { className: "nowrap", textContent: text });
+  const when = day(at) === day(new Date()) ? [span(time)] : [span(day(at)), " ", span(time)];
+  const [before, after = ""] = t.taken.replace(/%%/g, "%").split("%(t)s");
+  return [before, ...when, after + gps];
+}
+
 function photoTile(photo, removable) {
   if (!urls.has(photo.id)) urls.set(photo.id, URL.createObjectURL(photo.blob));
   const figure = document.createElement("figure");
   figure.className = "photo";
   const img = Object.assign(document.createElement("img"), { src: urls.get(photo.id), alt: "" });
   figure.append(img);
+  const taken = takenCaption(photo.meta);
+  if (taken) {
+    const caption = Object.assign(document.createElement("figcaption"), { className: "photo-taken muted small" });
+    caption.append(...taken);
+    figure.append(caption);
+  }
   if (removable) {
     const remove = Object.assign(document.createElement("button"), {
       type: "button", className: "photo-remove", textContent: "✕",
@@ -70,7 +94,7 @@ function photoTile(photo, removable) {
       URL.revokeObjectURL(urls.get(photo.id));
       urls.delete(photo.id);
       showPhotos();
-      save();
+      save({ now: true });
     });
     figure.append(remove);
   }
@@ -83,22 +107,22 @@ function showPhotos() {
 
 $("photo-input").addEventListener("change", async (event) => {
   for (const file of event.target.files) {
-    const blob = await compress(file);
-    draft.photos.push({ id: crypto.randomUUID(), blob, type: blob.type || file.type });
+    const { blob, meta } = await prepare(file); // meta: what its EXIF said (time, GPS)
+    draft.photos.push({ id: crypto.randomUUID(), blob, type: blob.type || file.type, meta });
   }
   event.target.value = "";
   showPhotos();
-  save();
+  save({ now: true });
 });
 
 // --- severity, location, notes -----------------------------------------------
 
 for (const radio of document.querySelectorAll('input[name="severity"]')) {
-  radio.addEventListener("change", () => { draft.severity = radio.value; save(); });
+  radio.addEventListener("change", () => { draft.severity = radio.value; save({ now: true }); });
 }
 
 $("location-text").addEventListener("input", (e) => { draft.location.text = e.target.value; save(); });
-siteInput?.addEventListener("change", () => { draft.site = siteInput.value; save(); });
+siteInput?.addEventListener("change", () => { draft.site = siteInput.value; save({ now: true }); });
 
 $("use-gps").addEventListener("click", () => {
   $("gps-state").textContent = t.gps_wait;
@@ -140,7 +164,7 @@ function review() {
     [t.severity, t.sev[severity()]],
     [t.steps, ticked.length ? ticked.map((i) => `${clock(draft.steps[i])} ${stepText(i)}`).join("\n") : t.none],
     [t.location, [draft.location.text, draft.location.lat == null ? "" :
-      `GPS ±${Math.round(draft.location.accuracy_m ?? 0)} m`].filter(Boolean).join(" · ") || t.none],
+      `GPS ±${Math.round(draft.location.accuracy_m ?? 0)}\u00a0m`].filter(Boolean).join(" · ") || t.none],
     [t.notes, draft.notes || t.none],
     [t.photos, String(draft.photos.length)],
   ];
@@ -198,7 +222,7 @@ $("send").addEventListener("click", async () => {
     error: null,
     text_sent: false,
     photos: draft.photos.map((p) => ({
-      id: p.id, type: p.type, size: p.blob.size, state: "waiting", error: null,
+      id: p.id, type: p.type, size: p.blob.size, meta: p.meta, state: "waiting", error: null,
     })),
   };
   try {
@@ -221,6 +245,8 @@ $("send").addEventListener("click", async () => {
   });
   const after = await outbox.get(draft.id);
   document.body.dataset.busy = "false";
+  // Sent: the report's page is the "sent" screen, saying who was alerted.
+  if (after?.state === "sent") sessionStorage.setItem("onsite:sent", draft.id);
   location.assign(after?.state === "sent" ? `/reports/${draft.id}` : `/outbox?id=${draft.id}`);
 });
 

@@ -81,13 +81,24 @@ async function sendItem(item, progress) {
       body: JSON.stringify(item.body),
     });
     if (!outcome.ok) return outcome;
-    item = await store.update(item.id, (it) => { it.text_sent = true; progressed(it); });
+    // Who the server alerted (supervisors, work groups): the sent screen says so.
+    const answer = await outcome.response.json().catch(() => null);
+    item = await store.update(item.id, (it) => {
+      it.text_sent = true;
+      if (answer?.alerted) it.alerted = answer.alerted;
+      progressed(it);
+    });
     if (!item) return { ok: true }; // deleted meanwhile
   }
-  // Steps ticked after sending: small, and the evidence trail, so before photos.
-  for (const tick of (item.ticks || []).filter((k) => k.state === "waiting")) {
-    const stop = await putJson(item, `/api/reports/${item.id}/steps/${tick.index}`,
-      { checked_at: tick.checked_at }, (it) => it.ticks?.find((k) => k.index === tick.index));
+  // Steps ticked (or unticked) after sending: small, and the evidence trail,
+  // so before photos; in the order they were made, each found by its place.
+  for (const [n, tick] of (item.ticks || []).entries()) {
+    if (tick.state !== "waiting") continue;
+    const url = `/api/reports/${item.id}/steps/${tick.index}`;
+    const stop = tick.unchecked_at
+      ? await putJson(item, `${url}?at=${encodeURIComponent(tick.unchecked_at)}`, null,
+        (it) => it.ticks?.[n], "DELETE")
+      : await putJson(item, url, { checked_at: tick.checked_at }, (it) => it.ticks?.[n]);
     if (stop) return stop;
   }
   const photos = item.photos.filter((p) => p.state !== "sent" && p.state !== "failed");
@@ -100,8 +111,7 @@ async function sendItem(item, progress) {
       });
       continue;
     }
-    const kind = photo.kind ? `?kind=${encodeURIComponent(photo.kind)}` : "";
-    const outcome = await call(`/api/reports/${item.id}/photos/${photo.id}${kind}`, {
+    const outcome = await call(`/api/reports/${item.id}/photos/${photo.id}${photoQuery(photo)}`, {
       method: "PUT",
       headers: { "Content-Type": photo.type || file.type || "application/octet-stream" },
       body: file,
@@ -125,13 +135,25 @@ async function sendItem(item, progress) {
   return { ok: true };
 }
 
-// PUT one small JSON part of an item (a tick, a write) and record the answer
-// on the part ``find`` picks out of the stored item. Answers null to go on
-// (sent, or failed with the server's reason), or the outcome that stops the
-// pass (401, retry).
-async function putJson(item, url, body, find) {
-  const outcome = await call(url, {
-    method: "PUT",
+// A photo's kind and what its EXIF said (photo.js readMeta), as the upload's
+// query: the file sent is re-encoded, without its EXIF.
+function photoQuery(photo) {
+  const query = new URLSearchParams();
+  if (photo.kind) query.set("kind", photo.kind);
+  for (const key of ["taken_at", "lat", "lon", "camera"]) {
+    if (photo.meta?.[key] != null && photo.meta[key] !== "") query.set(key, String(photo.meta[key]));
+  }
+  const text = query.toString();
+  return text ? `?${text}` : "";
+}
+
+// PUT one small JSON part of an item (a tick, a write; or DELETE an untick,
+// with no body) and record the answer on the part ``find`` picks out of the
+// stored item. Answers null to go on (sent, or failed with the server's
+// reason), or the outcome that stops the pass (401, retry).
+async function putJson(item, url, body, find, method = "PUT") {
+  const outcome = await call(url, body == null ? { method } : {
+    method,
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
   });

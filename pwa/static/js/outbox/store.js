@@ -8,8 +8,12 @@
 // Later work on a report joins its item, or an item made for it when the
 // report came from another phone (``text_sent`` already true):
 //   ticks    steps ticked after sending     {index, checked_at, state, error}
-//   photos   evidence, or with a ``kind``   {id, kind?, type, size, state, error}
-//            (repair_before, repair_after: a technician's job)
+//            or unticked (a mis-tap)         {index, unchecked_at, state, error}
+//            in the order they were made, sent in that order
+//   photos   evidence, or with a ``kind``   {id, kind?, type, size, meta?, state, error}
+//            (repair_before, repair_after: a technician's job); ``meta`` is
+//            what the original's EXIF said ({taken_at?, lat?, lon?, camera?},
+//            photo.js), kept here because the file kept is re-encoded without it
 //   writes   small JSON PUTs, in order       {key, url, body, state, error}
 //            (the repair); ``key`` is unique per item, so a double tap adds one
 //
@@ -150,12 +154,24 @@ async function join(report, stores, change) {
 
 // A step ticked after the report was sent (the report is a living record:
 // "maintenance arrived", "people released"). The sync sends it after the
-// report's text.
+// report's text. Ticked already (a double tap): nothing new.
 export function addTick(report, tick) {
   return join(report, [], (item) => {
     item.ticks = item.ticks || [];
-    if (item.ticks.some((t) => t.index === tick.index)) return false;
+    const last = item.ticks.findLast((t) => t.index === tick.index);
+    if (last && !last.unchecked_at) return false;
     item.ticks.push({ index: tick.index, checked_at: tick.checked_at, state: "waiting", error: null });
+  });
+}
+
+// A step ticked by mistake, taken back: sent after the tick it takes back
+// (the server keeps that tick as evidence). Unticked already: nothing new.
+export function addUntick(report, untick) {
+  return join(report, [], (item) => {
+    item.ticks = item.ticks || [];
+    const last = item.ticks.findLast((t) => t.index === untick.index);
+    if (last?.unchecked_at) return false;
+    item.ticks.push({ index: untick.index, unchecked_at: untick.unchecked_at, state: "waiting", error: null });
   });
 }
 
@@ -164,7 +180,7 @@ export function addTick(report, tick) {
 export function addPhoto(report, photo, file) {
   return join(report, ["blobs"], (item, s) => {
     if (item.photos.some((p) => p.id === photo.id)) return false;
-    item.photos.push({ id: photo.id, kind: photo.kind, type: photo.type, size: file.size, state: "waiting", error: null });
+    item.photos.push({ id: photo.id, kind: photo.kind, type: photo.type, size: file.size, meta: photo.meta, state: "waiting", error: null });
     s.blobs.put({ id: photo.id, report: report.id, blob: file });
   });
 }
