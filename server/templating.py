@@ -19,7 +19,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
 from server.auth import csrf_token, set_csrf_cookie
-from server.build import build_id
+from server.build import build_id, with_preloads
 from server.i18n import LANGUAGES, translations
 from server.models import Site, User
 from server.paths import TEMPLATE_DIR
@@ -37,13 +37,21 @@ def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: in
 
 @jinja2.pass_context
 def _localtime(
-    context: jinja2.runtime.Context, value: datetime | None, fmt: str = "%m-%d %H:%M"
+    context: jinja2.runtime.Context, value: datetime | str | None, fmt: str = "%m-%d %H:%M"
 ) -> str:
-    """A stored (UTC) time in the site's time zone, for people on site."""
-    if value is None:
+    """A stored (UTC) time in the site's time zone, for people on site; also
+    one kept as ISO text in an event's data (a phone's time)."""
+    if not value:
         return ""
+    if isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        at = value
     tz = ZoneInfo(context["request"].app.state.settings.timezone)
-    return value.astimezone(tz).strftime(fmt)
+    return at.astimezone(tz).strftime(fmt)
 
 
 def _environment() -> jinja2.Environment:
@@ -103,7 +111,7 @@ class _LoggedInPage(HTMLResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.context["contacts_version"] = await contacts_version(self.context["user"])
-        self.body = self.render(self.template.render(self.context))
+        self.body = self.render(with_preloads(self.template.render(self.context)))
         self.headers["content-length"] = str(len(self.body))
         await super().__call__(scope, receive, send)
 
@@ -116,14 +124,24 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     """
     lang = request.state.lang
     context.setdefault("user", getattr(request.state, "user", None))
-    context.update(lang=lang, csrf_token=csrf_token(request))
+    # ?modulepreload=0 draws the page without its preload links: only for
+    # bench/start.py, which measures what they save.
+    preload = request.query_params.get("modulepreload") != "0"
+    context.update(
+        lang=lang,
+        csrf_token=csrf_token(request),
+        modulepreload=preload,
+    )
     response: HTMLResponse
     if context["user"] is not None and status_code < 400:
         response = _LoggedInPage(name, {**context, "request": request}, status_code)
     else:
         # Error pages are drawn at once, as before: they must never fail, and
         # the service worker keeps none of them.
-        response = templates.TemplateResponse(request, name, context, status_code=status_code)
+        page = templates.get_template(name).render({**context, "request": request})
+        response = HTMLResponse(with_preloads(page), status_code)
     response.headers.setdefault("Cache-Control", "no-cache")
+    # The service worker keeps a copy of each page per language, by this.
+    response.headers["Content-Language"] = lang
     set_csrf_cookie(request, response)
     return response

@@ -9,7 +9,7 @@ from tests.conftest import login
 
 
 @pytest.mark.parametrize(
-    "path", ["/login", "/", "/api/me", "/api/openapi.json", "/static/css/app.css", "/sw.js"]
+    "path", ["/login", "/", "/api/me", "/api/openapi.json", "/static/icons/icon.svg", "/sw.js"]
 )
 async def test_every_answer_carries_the_policy_and_its_companions(client, world, path):
     await login(client, "guard")
@@ -31,6 +31,18 @@ async def test_every_answer_carries_the_policy_and_its_companions(client, world,
     assert headers["x-frame-options"] == "DENY"
     assert "geolocation=(self)" in headers["permissions-policy"]
     assert "strict-transport-security" not in headers  # plain http: HSTS means nothing
+
+
+@pytest.mark.parametrize("path", ["/static/css/app.css", "/static/js/app.js"])
+async def test_scripts_and_styles_carry_only_what_applies_to_them(client, world, path):
+    """A policy on a subresource is never enforced (the page's is, and the
+    service worker at /sw.js keeps its own): its bytes would only slow a
+    weak link."""
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    for name in ("content-security-policy", "permissions-policy", "x-frame-options"):
+        assert name not in response.headers, name
 
 
 async def test_api_answers_are_never_cached_and_errors_carry_the_headers_too(client, world):

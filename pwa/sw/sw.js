@@ -6,7 +6,7 @@
 // The server writes the build into VERSION (and into every import below), so
 // any change to the app's files makes a new worker and new caches.
 
-import { install, activate, warm, forgetPages } from "/static/js/sw/precache.js?v=__BUILD__";
+import { install, activate, warm, forgetPages, normalise } from "/static/js/sw/precache.js?v=__BUILD__";
 import { respond } from "/static/js/sw/strategies.js?v=__BUILD__";
 import { showPush, openFromNotification, resubscribe } from "/static/js/sw/notify.js?v=__BUILD__";
 import { sync } from "/static/js/outbox/queue.js?v=__BUILD__";
@@ -35,7 +35,10 @@ self.addEventListener("message", (event) => {
   const reply = (message) => event.source?.postMessage(message);
   if (data.type === "version") reply({ type: "version", version: VERSION });
   if (data.type === "skip-waiting") self.skipWaiting();
-  if (data.type === "warm") event.waitUntil(warm(VERSION).then((n) => reply({ type: "warmed", pages: n, version: VERSION })));
+  if (data.type === "warm") {
+    const lang = normalise(data.lang); // the asking page's: kept in it
+    event.waitUntil(warm(VERSION, null, lang).then((n) => reply({ type: "warmed", pages: n, version: VERSION, lang })));
+  }
   if (data.type === "logout") event.waitUntil(forgetPages());
 });
 

@@ -32,9 +32,43 @@ async function schedule() {
   timer = setTimeout(() => send({}), Math.max(1000, due - Date.now()));
 }
 
+// --- no signal: the offline indicator ---------------------------------------------
+
+// navigator.onLine false is sure; true proves little (one bar, a captive
+// portal), so a sync that fails for the network is checked with a request of
+// our own, and the indicator shows until one gets through or "online" comes.
+let unreachable = false;
+
+function showNetwork() {
+  const none = navigator.onLine === false || unreachable;
+  if ($("offline-note")) $("offline-note").hidden = !none;
+  document.documentElement.dataset.network = none ? "none" : "ok";
+}
+
+let recheck = null;
+
+async function checkNetwork() {
+  clearTimeout(recheck);
+  try {
+    // HEAD passes by the service worker (it answers GETs only): the network's own answer.
+    await fetch("/manifest.webmanifest", { method: "HEAD", cache: "no-store" });
+    unreachable = false;
+  } catch {
+    unreachable = true;
+    recheck = setTimeout(checkNetwork, 15_000); // the next send may be minutes away
+  }
+  showNetwork();
+}
+
+addEventListener("offline", showNetwork);
+addEventListener("online", () => { clearTimeout(recheck); unreachable = false; showNetwork(); });
+showNetwork();
+
 async function send(options = { force: true }) {
   if (!loggedIn) return { auth: true };
   const result = await sync(options);
+  if (result.retry && !result.offline) await checkNetwork();
+  else if (!result.offline && !result.retry) { unreachable = false; showNetwork(); }
   if (result.retry) await registerBackgroundSync();
   // After a 401 nothing is tried on a timer: the next login (or the app
   // coming back into view) sends. With no network at all neither: the
@@ -100,25 +134,30 @@ function offerUpdate(worker) {
 }
 
 function warm(registration) {
-  // Once per browser session, and again whenever the contacts of the user's
-  // sites change: data-contacts is a hash of them that the server puts on
-  // every logged-in page, so the first page opened with signal after an admin
-  // adds a number keeps every page again (the report flows offline offer it
-  // too). The key holds the version last kept, rather than naming it, so a
-  // number added and removed again (back to an earlier hash) is noticed too.
-  // Error pages carry no version: they leave the pages as they are.
+  // Once per browser session, again whenever the contacts of the user's
+  // sites change, and again in the new language after a switch: data-contacts
+  // is a hash of the contacts that the server puts on every logged-in page,
+  // so the first page opened with signal after an admin adds a number keeps
+  // every page again (the report flows offline offer it too); <html lang> is
+  // the language the server drew this page in, so after "English" every kept
+  // page is kept in English too (the worker keeps a copy per language). The
+  // key holds what was kept last, rather than naming it, so a number added and
+  // removed again (back to an earlier hash) is noticed too. Error pages carry
+  // no contacts version: they leave the contacts as they are.
   const key = `onsite-warm-${body.dataset.build}-${body.dataset.user}`;
+  const lang = document.documentElement.lang;
   const contacts = body.dataset.contacts;
-  const kept = sessionStorage.getItem(key);
+  let kept = null;
+  try { kept = JSON.parse(sessionStorage.getItem(key)); } catch { /* an older shape: warm again */ }
   const done = () => { document.documentElement.dataset.offlineReady = "true"; body.dispatchEvent(new Event("offline-ready")); };
-  if (kept !== null && (contacts === undefined || kept === contacts)) return done();
+  if (kept?.lang === lang && (contacts === undefined || kept.contacts === contacts)) return done();
   navigator.serviceWorker.addEventListener("message", (event) => {
-    if (event.data?.type === "warmed") {
-      sessionStorage.setItem(key, contacts ?? "");
+    if (event.data?.type === "warmed" && (event.data.lang ?? lang) === lang) {
+      sessionStorage.setItem(key, JSON.stringify({ lang, contacts: contacts ?? kept?.contacts ?? "" }));
       done();
     }
   });
-  registration.active?.postMessage({ type: "warm" });
+  registration.active?.postMessage({ type: "warm", lang });
 }
 
 if ("serviceWorker" in navigator) {

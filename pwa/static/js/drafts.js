@@ -31,12 +31,35 @@ export function save(draft, { now = false } = {}) {
   return new Promise((resolve) => { timer = setTimeout(() => flush().then(resolve), 150); });
 }
 
+let writing = null; // the last write, until it is on disk
+
 export function flush() {
   clearTimeout(timer);
-  if (!pending) return Promise.resolve();
+  if (!pending) return writing || Promise.resolve();
   const draft = pending;
   pending = null;
-  return idb.put("drafts", draft);
+  const write = idb.put("drafts", draft);
+  const settled = write.catch(() => {}).then(() => { if (writing === settled) writing = null; });
+  writing = settled;
+  return write;
 }
 
+// Leaving the page must not lose the last keystrokes. A write begun while the
+// page is being torn down (pagehide) may be dropped with it, so a tap on a
+// link of ours (‹ 返回, a tab) waits for the write, then goes; pagehide and
+// the app being hidden (home button, another app) write at once as well.
 addEventListener("pagehide", () => { flush(); });
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") flush();
+});
+document.addEventListener("click", (event) => {
+  if ((!pending && !writing) || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const link = event.target.closest?.("a[href]");
+  if (!link || (link.target && link.target !== "_self") || link.hasAttribute("download")) return;
+  const url = new URL(link.href, location.href);
+  if (url.origin !== location.origin) { flush(); return; } // tel: stays on the page
+  event.preventDefault();
+  const go = () => location.assign(url.href);
+  flush().then(go, go);
+});

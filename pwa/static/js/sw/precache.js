@@ -3,15 +3,78 @@
 // Assets (scripts, styles, icons, the offline page) go into a cache named
 // after the build, fetched whole at install: a worker is only installed
 // once it holds every file of its build. Pages are the guard's own (they
-// need a login), so they are kept in one "pages" cache, filled at install
-// when a session is there and again when a logged-in page asks ("warm"),
-// and refreshed by every visit (network-first, see strategies.js).
+// need a login), so they are kept in a "pages" cache per language, filled at
+// install when a session is there and again when a logged-in page asks
+// ("warm": after a login, a language switch, a change of contacts), and
+// refreshed by every visit (network-first, see strategies.js).
+import * as idb from "../idb.js";
 
-export const PAGES = "onsite-pages";
 export const DATA = "onsite-data";
 const ASSETS_PREFIX = "onsite-assets-";
+const PAGES_PREFIX = "onsite-pages-";
+const OLD_PAGES = "onsite-pages"; // one cache for every language, before issue 17
+export const DEFAULT_LANGUAGE = "zh-CN";
+const LANG_COOKIE = "onsite_lang";
 
 export const assetsCache = (version) => ASSETS_PREFIX + version;
+export const pagesCache = (lang) => PAGES_PREFIX + lang;
+
+// What server/i18n.py's normalise does: "en-GB" is "en", "zh" is "zh-CN".
+export function normalise(value) {
+  value = (value || "").trim().toLowerCase();
+  if (value.startsWith("zh")) return "zh-CN";
+  if (value.startsWith("en")) return "en";
+  return null;
+}
+
+// The language a page was drawn in: the server says so (Content-Language).
+export const languageOf = (response) => normalise(response.headers.get("Content-Language"));
+
+// The language of the last page the server drew or a page asked for, kept
+// in IndexedDB (not in a variable: the worker is stopped between events, and
+// sw.js and strategies.js each hold their own copy of this module).
+export async function remember(lang) {
+  if (!lang) return;
+  await idb.transaction("meta", "readwrite", (s) => s.meta.put({ key: "page-language", value: lang }), "relaxed")
+    .catch(() => {});
+}
+
+// The language the server would answer ``url`` in, as far as the phone can
+// tell with no signal: ?lang=, then the cookie the language switch sets (the
+// Cookie Store API, where the browser offers it to workers), then the
+// language of the last page seen (a user's own setting, say), then zh-CN.
+export async function currentLanguage(url) {
+  const asked = normalise(url.searchParams.get("lang"));
+  if (asked) return asked;
+  try {
+    const cookie = normalise((await self.cookieStore?.get(LANG_COOKIE))?.value);
+    if (cookie) return cookie;
+  } catch {
+    // no Cookie Store here: what the pages said last
+  }
+  const remembered = await idb.get("meta", "page-language").catch(() => null);
+  return normalise(remembered?.value) || DEFAULT_LANGUAGE;
+}
+
+// The kept copy of page ``key``, in ``lang`` if there is one, else in any
+// other language: a page in the other language beats the offline page.
+export async function keptPage(key, lang) {
+  const names = (await caches.keys()).filter((n) => n.startsWith(PAGES_PREFIX));
+  const order = [pagesCache(lang), ...names.filter((n) => n !== pagesCache(lang))];
+  for (const name of order) {
+    if (!names.includes(name)) continue;
+    const hit = await (await caches.open(name)).match(key);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+// Keep a page under its path, in the cache of the language it was drawn in.
+export async function keepPage(key, response, fallbackLang) {
+  const lang = languageOf(response) || fallbackLang;
+  const cache = await caches.open(pagesCache(lang));
+  await cache.put(key, response);
+}
 
 async function manifest() {
   const response = await fetch("/sw/precache.json", { cache: "no-store" });
@@ -30,24 +93,29 @@ export async function install(version) {
 export async function activate(version) {
   for (const name of await caches.keys()) {
     if (name.startsWith(ASSETS_PREFIX) && name !== assetsCache(version)) await caches.delete(name);
+    if (name === OLD_PAGES) await caches.delete(name); // its pages' language is unknown
   }
 }
 
 // Keep every page a guard may need offline: the shell, each playbook guide
-// and each report flow. A page that answers with the login page (no session
-// yet) is skipped; the next logged-in visit asks again.
-export async function warm(version, list = null) {
+// and each report flow, in the language the server draws them in now (the
+// page asking says which: ``lang``). A page that answers with the login page
+// (no session yet) is skipped; the next logged-in visit asks again.
+export async function warm(version, list = null, lang = null) {
+  if (lang) await remember(lang);
   list = list || (await manifest());
-  const pages = await caches.open(PAGES);
+  const fallback = lang || (await currentLanguage(new URL(self.location.href)));
   const data = await caches.open(DATA);
   let kept = 0;
-  const queue = [...list.pages];
+  // The offline page too: the build's copy (assets) speaks one language.
+  const queue = [...list.pages, "/offline"];
   async function worker() {
     for (let url = queue.shift(); url; url = queue.shift()) {
       try {
         const response = await fetch(url, { cache: "no-store", credentials: "same-origin" });
         if (!response.ok || response.redirected) continue;
-        await (url.startsWith("/api/") ? data : pages).put(url, response);
+        if (url.startsWith("/api/")) await data.put(url, response);
+        else await keepPage(url, response, fallback);
         kept += 1;
       } catch {
         return; // offline: the rest waits for the next warm-up
@@ -59,6 +127,8 @@ export async function warm(version, list = null) {
 }
 
 export async function forgetPages() {
-  await caches.delete(PAGES);
+  for (const name of await caches.keys()) {
+    if (name.startsWith(PAGES_PREFIX) || name === OLD_PAGES) await caches.delete(name);
+  }
   await caches.delete(DATA);
 }

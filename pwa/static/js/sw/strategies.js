@@ -1,11 +1,12 @@
 // How the worker answers each request.
 //   pages (navigations)  network first; the kept copy when there is no
 //                        signal, the network is slow or the server fails
-//                        (5xx); else the offline page
+//                        (5xx), in the guard's language where kept in it
+//                        (else in another); else the offline page
 //   /static/ assets      cache first: the cache is per build, so never stale
 //   /api/playbooks       network first, the kept copy offline
 //   any other /api/      never touched: reports and photos go to the server
-import { assetsCache, PAGES, DATA } from "./precache.js";
+import { assetsCache, DATA, currentLanguage, keepPage, keptPage, languageOf, remember } from "./precache.js";
 
 // A page that takes longer than this is answered from the phone, and the
 // network answer, when it comes, refreshes the kept copy for next time.
@@ -44,36 +45,41 @@ async function networkFirst(request, name) {
   }
 }
 
-function keep(cache, key, response) {
+async function keep(key, response, lang) {
+  // The server's language is the guard's now (after a switch, say).
+  if (response.ok && response.type === "basic") await remember(languageOf(response));
   // Only the guard's own pages: not a redirect to the login page, not an error.
   if (response.ok && !response.redirected && response.type === "basic") {
-    return cache.put(key, response.clone()).then(() => response);
+    await keepPage(key, response.clone(), lang);
   }
-  return Promise.resolve(response);
+  return response;
 }
 
 async function page(request, version) {
-  const cache = await caches.open(PAGES);
-  const key = new URL(request.url).pathname; // "/?source=pwa" is "/"
-  const network = fetch(request).then((response) => keep(cache, key, response));
+  const url = new URL(request.url);
+  const key = url.pathname; // "/?source=pwa" is "/"
+  const language = currentLanguage(url); // asked alongside the network, not before it
+  const network = fetch(request).then(async (response) => keep(key, response, await language));
+  const lang = await language;
   let timer;
   const slow = new Promise((resolve) => { timer = setTimeout(resolve, PAGE_TIMEOUT_MS, null); });
   try {
     const first = await Promise.race([network, slow]);
     // A server in trouble (5xx, e.g. a proxy's 502) gets the kept page too.
     if (first && first.status < 500) return first;
-    if (first) return (await cache.match(key)) || first;
+    if (first) return (await keptPage(key, lang)) || first;
   } catch {
     // no signal: fall through to the kept copy
   } finally {
     clearTimeout(timer);
   }
-  const kept = await cache.match(key);
+  const kept = await keptPage(key, lang);
   if (kept) return kept;
   try {
     return await network;
   } catch {
-    return (await caches.match("/offline", { cacheName: assetsCache(version) })) ||
+    return (await keptPage("/offline", lang)) ||
+      (await caches.match("/offline", { cacheName: assetsCache(version) })) ||
       new Response("offline", { status: 503, headers: { "Content-Type": "text/plain" } });
   }
 }
