@@ -386,6 +386,17 @@ def api_session(server: LiveServer, username: str, password: str) -> Iterator[ht
         yield client
 
 
+def wait_until(page, script: str, arg=None, timeout: float = 10.0) -> None:
+    """Wait until ``script`` (an async function may be) answers truthy.
+
+    ``page.wait_for_function`` does not await a promise: an async predicate
+    is truthy at once, and the wait waits for nothing. ``evaluate`` does."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script, arg):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {script}"
+        page.wait_for_timeout(50)
+
+
 def screenshot(page, name: str) -> None:
     """Keep a phone-size screenshot when ONSITE_SCREENSHOTS names a folder."""
     folder = os.environ.get("ONSITE_SCREENSHOTS")

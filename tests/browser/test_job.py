@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.browser.conftest import GUARD_PASSWORD, LiveServer, screenshot
+from tests.browser.conftest import GUARD_PASSWORD, LiveServer, screenshot, wait_until
 from tests.browser.test_offline import LIFT, outbox
 
 pytestmark = pytest.mark.browser
@@ -93,11 +93,7 @@ def open_job(page, url: str, report_id: str) -> None:
     page.wait_for_selector("html[data-offline-ready=true]", state="attached", timeout=30_000)
     # The first page came before the service worker: open it again through it.
     page.goto(f"{url}{path}")
-    page.wait_for_function(
-        "(path) => caches.open('onsite-pages').then((c) => c.match(path)).then(Boolean)",
-        arg=path,
-        timeout=10_000,
-    )
+    wait_until(page, "(path) => caches.match(path).then(Boolean)", path)  # kept, any language
     page.wait_for_selector("#job[data-ready=true]")
 
 
@@ -174,10 +170,11 @@ def test_a_job_done_with_no_signal_waits_through_a_reload_then_arrives_once(
     assert page.locator("#job-state").inner_text() == "已修复，等待主管关闭"
     assert page.locator("#job-repair-state").is_hidden()
     screenshot(page, "job-repaired-zh-CN")
-    page.wait_for_function(
+    wait_until(
+        page,
         "(id) => import('/static/js/outbox/store.js').then(async (s) => (await s.get(id)).state)"
         " .then((state) => state === 'sent')",
-        arg=report_id,
+        report_id,
     )  # the phone has nothing more to send
 
     server = on_server(live_server, report_id)
@@ -232,7 +229,7 @@ def test_a_repair_the_server_refuses_is_kept_with_its_reason(live_server, phone,
     assign(live_server, report_id, "tech2")
     phone.set_offline(False)
     wait_job(page, [["repair_after", "failed"]], "failed")
-    reason = "发送失败：This report is not yours to see."
+    reason = "发送失败：你无权查看这份上报。"  # the server speaks the page's language
     assert reason in page.locator("#job-photos").inner_text()
     assert page.locator("#job-repair-state").inner_text() == reason
     assert page.get_by_role("button", name="已修复").is_visible()  # editable again
