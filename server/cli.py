@@ -22,9 +22,9 @@ T = TypeVar("T")
 
 DEMO_SITE = ("demo", "示范花园小区")
 DEMO_USERS = [
-    ("guard", Role.GUARD, "保安 王师傅"),
-    ("tech", Role.TECHNICIAN, "维修 李工"),
-    ("super", Role.SUPERVISOR, "主管 陈经理"),
+    ("guard", Role.GUARD, "王师傅"),
+    ("tech", Role.TECHNICIAN, "李工"),
+    ("super", Role.SUPERVISOR, "陈经理"),
     ("admin", Role.ADMIN, "管理员"),
 ]
 
