@@ -288,7 +288,7 @@ async def test_the_report_page_shows_when_and_where_each_photo_was_taken(client,
     page = (await client.get(f"/reports/{report_at.id}")).text
     shanghai = recent.astimezone(timezone(timedelta(hours=8)))
     assert f"拍摄于 {shanghai:%H:%M} · GPS" in page
-    assert "⚠ 拍摄时间早于事发 3 小时" in page
+    assert "⚠ 拍摄时间早于事发 3\u00a0小时" in page
     assert "⚠ 距上报位置 1.2\u00a0km" in page
     assert page.count("data-photo ") == 2
 

@@ -156,7 +156,7 @@ def test_a_photo_taken_hours_before_and_far_away_is_marked(live_server, phone, p
     log_in(page, live_server.url)
     page.goto(f"{live_server.url}/reports/{rid}")
     first, second = page.locator("#photos .photo-meta").all_inner_texts()
-    assert "⚠ 拍摄时间早于事发 3 小时" in first  # 4 h before now, 3 h 50 before the incident
+    assert "⚠ 拍摄时间早于事发 3\u00a0小时" in first  # 4 h before now, 3 h 50 before the incident
     assert "⚠ 距上报位置 6.3\u00a0km" in first
     shanghai = (now + timedelta(hours=8)).strftime("%H:%M")
     assert second.strip() == f"拍摄于 {shanghai} · GPS"
