@@ -29,6 +29,7 @@ from server.error_handlers import exception_handlers
 from server.escalation import Escalator
 from server.guards import StorableAddress
 from server.headers import SecurityHeaders
+from server.health import DB_TIMEOUT_S
 from server.i18n import LanguageMiddleware
 from server.models import Photo
 from server.paths import STATIC_DIR
@@ -45,6 +46,7 @@ from server.routes import (
     dashboard,
     export,
     followup,
+    health,
     openapi,
     pages,
     photos,
@@ -102,8 +104,10 @@ def create_app(
     apply_migrations: bool = True,
     clock: Callable[[], datetime] = utcnow,
     backoff: Backoff = push_backoff,
+    health_timeout: float = DB_TIMEOUT_S,
 ) -> Starlette:
-    """Build the app for ``settings``; tests may pass the clock and the push backoff.
+    """Build the app for ``settings``; tests may pass the clock, the push backoff
+    and how long /healthz waits for the database.
 
     The playbooks are loaded here, before anything listens, so an invalid
     playbook stops the server at once with the error that names the file.
@@ -163,6 +167,7 @@ def create_app(
                 await deliverer.stop()
 
     routes: list[BaseRoute] = [
+        *health.routes,
         *session.routes,
         *sites.routes,
         *channels.routes,
@@ -208,4 +213,5 @@ def create_app(
     app.state.hub = hub
     app.state.escalator = escalator
     app.state.reminders = reminders
+    app.state.health_timeout = health_timeout
     return app

@@ -34,6 +34,7 @@ from server.settings import Settings
 
 SESSION_COOKIE = "onsite_session"
 CSRF_COOKIE = "onsite_csrf"
+HEALTH_PATH = "/healthz"
 CSRF_HEADER = "x-requested-with"
 CSRF_HEADER_VALUE = "onsite"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -307,7 +308,9 @@ class AuthMiddleware:
             return
         state = scope.setdefault("state", {})
         session = None
-        if not path.startswith("/static/"):
+        # A health check neither needs a login nor touches a session (whose
+        # lookup would be one more query to fail while the database is down).
+        if not path.startswith("/static/") and path != HEALTH_PATH:
             session = await self.sessions.find(conn.cookies.get(SESSION_COOKIE))
         state["session"] = session
         state["user"] = session.user if session is not None else None

@@ -43,6 +43,11 @@ class Escalator:
         # Reports that fell due while no server ran are escalated at once.
         self._task = asyncio.create_task(self._run(), name="escalator")
 
+    @property
+    def alive(self) -> bool:
+        """Its loop runs (for /healthz): started and not ended by an error."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()

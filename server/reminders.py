@@ -55,6 +55,11 @@ class Reminders:
         # Actions that fell overdue while no server ran are reminded at once.
         self._task = asyncio.create_task(self._run(), name="reminders")
 
+    @property
+    def alive(self) -> bool:
+        """Its loop runs (for /healthz): started and not ended by an error."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()

@@ -112,6 +112,11 @@ class Hub:
         self.newest = last[0] if last else 0
         self._task = asyncio.create_task(self._run(), name="stream-hub")
 
+    @property
+    def alive(self) -> bool:
+        """Its loop runs (for /healthz): started and not ended by an error."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()

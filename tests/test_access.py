@@ -642,6 +642,10 @@ def plain_api_routes(app) -> set[tuple[str, str]]:
 
 # The only /api route without a guard: the OpenAPI document, public.
 PUBLIC_PLAIN = {("GET", "/api/openapi.json")}
+# Outside /api, so not in the matrix: the load balancers' health check,
+# public by design; it reads no session and says only "ok" or which part
+# fails (tests/test_health.py).
+PUBLIC_OUTSIDE_API = {("GET", "/healthz")}
 
 
 def url(route: ApiRoute, params: dict[str, str]) -> str:
@@ -808,6 +812,14 @@ async def test_every_api_route_is_in_the_matrix(app):
     assert set(DECLARED) == set(MATRIX), set(DECLARED) ^ set(MATRIX)
     unguarded = plain_api_routes(app) - PUBLIC_PLAIN
     assert not unguarded, f"/api routes that are not ApiRoutes (no declared guard): {unguarded}"
+
+
+async def test_the_health_check_is_public_outside_the_matrix(app, client):
+    plain = {(m, r.path) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
+    assert plain >= PUBLIC_OUTSIDE_API
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
 
 
 async def test_the_openapi_document_is_public(app, client):

@@ -244,6 +244,11 @@ class Deliverer:
         self._task = asyncio.create_task(self._run(), name="push-deliverer")
         self._recording = asyncio.create_task(self._recorder(), name="push-recorder")
 
+    @property
+    def alive(self) -> bool:
+        """Claiming and recording: both of its tasks run (for /healthz)."""
+        return all(t is not None and not t.done() for t in (self._task, self._recording))
+
     async def stop(self) -> None:
         """Stop claiming and cancel sends under way: their lease runs out and
         whichever server runs next sends them again."""
