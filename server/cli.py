@@ -1,10 +1,11 @@
-"""The ``onsite`` command: serve, migrate, sites, users, demo, playbooks."""
+"""The ``onsite`` command: serve, migrate, sites, users, demo, backup, restore, playbooks."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -226,6 +227,60 @@ def demo() -> None:
         click.echo(f"{username:<10} {role:<12} {password}")
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Save the database and the photos into one archive FILE (.tar.gz).
+
+    Keep it safe: it holds password hashes and the robots' webhook keys.
+    """
+    from server import backup as backup_mod
+
+    settings = _settings()
+    if file.exists():
+        raise click.ClickException(f"{file} exists already; give a new file name")
+    summary = _with_db(lambda: backup_mod.backup(file, settings.data_dir))
+    reports, events = summary.rows.get("report", 0), summary.rows.get("event", 0)
+    click.echo(
+        f"backup written to {file}: {sum(summary.rows.values())} rows "
+        f"({reports} reports, {events} events), "
+        f"{summary.photos} photo files ({summary.photo_bytes} bytes)"
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(file: Path) -> None:
+    """Bring back a backup FILE into an empty database and data folder.
+
+    Refuses, changing nothing, if the database has any row or the data
+    folder any photo: restore onto a new machine or a fresh database.
+    """
+    from server import restore as restore_mod
+
+    settings = _settings()
+
+    async def work() -> restore_mod.Restored:
+        try:
+            return await restore_mod.restore(file, settings.data_dir)
+        except restore_mod.RestoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    done = _with_db(work)
+    made = done.manifest.get("created_at", "?")
+    version = done.manifest.get("app_version", "?")
+    click.echo(f"restored {file} (made {made} by onsite {version})")
+    for table, count in sorted(done.summary.rows.items()):
+        click.echo(f"  {table:<20} {count}")
+    click.echo(f"  photo files          {done.summary.photos} ({done.summary.photo_bytes} bytes)")
+    if done.missing:
+        click.echo(f"{len(done.missing)} photo file(s) missing or of the wrong size:", err=True)
+        for name in done.missing:
+            click.echo(f"  {name}", err=True)
+    else:
+        click.echo("every photo row has its files")
+
+
 @main.group()
 def playbooks() -> None:
     """Check the incident playbooks."""
@@ -241,8 +296,6 @@ def playbooks() -> None:
 )
 def playbooks_check(directory: str | None) -> None:
     """Validate every playbook; exits non-zero naming each bad file and field."""
-    from pathlib import Path
-
     from server import playbooks as playbook_lib
 
     path = Path(directory) if directory else playbook_lib.DEFAULT_DIR
