@@ -52,7 +52,7 @@ def can_log_in(username: str, password: str) -> bool:
 def test_help_lists_every_command(run):
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("serve", "migrate", "site", "user", "demo", "playbooks"):
+    for command in ("serve", "migrate", "site", "user", "demo", "backup", "restore", "playbooks"):
         assert command in result.output
 
 
