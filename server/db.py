@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
@@ -57,12 +58,40 @@ def config(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Any fixed number: the key of the PostgreSQL advisory lock around migrating.
+MIGRATION_LOCK = 0x0_0517E
+
+
+# Tortoise's own options in a database URL, which asyncpg would refuse.
+_TORTOISE_OPTIONS = {"minsize", "maxsize", "max_queries", "max_inactive_connection_lifetime"}
+
+
+def _libpq_url(url: str) -> str:
+    parts = urlsplit(url.replace("postgresql://", "postgres://", 1))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _TORTOISE_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 async def migrate(settings: Settings) -> None:
-    """Apply every pending migration in ``migrations/``."""
+    """Apply every pending migration in ``migrations/``.
+
+    On PostgreSQL under an advisory lock: several app servers started at once
+    (``onsite serve`` migrates first) apply each migration once, the others
+    waiting, then finding nothing pending. SQLite is one server's database.
+    """
+    url = settings.database_url
+    lock = None
+    if url.startswith(("postgres://", "postgresql://")):
+        import asyncpg
+
+        lock = await asyncpg.connect(_libpq_url(url))
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
         await tortoise_migrate(config=config(settings))
     finally:
         await Tortoise.close_connections()
+        if lock is not None:
+            await lock.close()  # the session's lock goes with it
 
 
 @asynccontextmanager

@@ -88,3 +88,32 @@ async def test_reports_from_before_escalation_are_not_escalated_after_the_upgrad
     with sqlite3.connect(settings.sqlite_path) as conn:
         (stamp,) = conn.execute("SELECT escalated_at FROM report").fetchone()
     assert stamp is not None and stamp.startswith("2026-01-01 08:00:00")
+
+
+async def test_two_servers_migrating_one_postgresql_database_at_once_both_start(
+    tmp_path, empty_postgres
+):
+    """``onsite serve`` migrates first: two app servers started together take
+    turns under an advisory lock, so neither fails on the other's tables."""
+    import asyncio
+    import sys
+
+    script = (
+        "import asyncio, sys; from pathlib import Path; from server import db, settings; "
+        "s = settings.load({}, data_dir=Path(sys.argv[1]), database_url=sys.argv[2], "
+        "secret_key='k'); asyncio.run(db.migrate(s))"
+    )
+    runs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / name),
+            empty_postgres + "?maxsize=3",
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for name in ("a", "b")
+    ]
+    for run in runs:
+        _, err = await run.communicate()
+        assert run.returncode == 0, err.decode()[-2000:]
