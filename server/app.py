@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from functools import partial
-from typing import cast
 
 import anyio
 import anyio.to_thread
@@ -31,9 +28,9 @@ from server.guards import StorableAddress
 from server.headers import SecurityHeaders
 from server.health import DB_TIMEOUT_S
 from server.i18n import LanguageMiddleware
-from server.models import Photo
 from server.paths import STATIC_DIR
-from server.photo_store import ORPHAN_GRACE_S, PhotoStore
+from server.photo_store import ORPHAN_GRACE_S, PhotoStore, open_store
+from server.photos import with_rows
 from server.push.vapid import load_vapid
 from server.push.worker import Backoff, Deliverer
 from server.push.worker import backoff as push_backoff
@@ -88,10 +85,7 @@ async def _sweep_later(photo_store: PhotoStore) -> None:
     its row goes too, not only at the next start."""
     try:
         await anyio.sleep(ORPHAN_GRACE_S + 1)
-        ids = cast("list[uuid.UUID]", await Photo.all().values_list("id", flat=True))
-        removed = await anyio.to_thread.run_sync(
-            partial(photo_store.remove_orphans, set(ids), ORPHAN_GRACE_S, before_start=True)
-        )
+        removed = await photo_store.sweep(with_rows, ORPHAN_GRACE_S, before_start=True)
         if removed:
             log.info("removed %d orphan photo files (second look)", removed)
     except Exception:  # a sweep that fails is tried again at the next start
@@ -115,7 +109,7 @@ def create_app(
     passwords.configure(settings.password_memory_kib)
     library = playbook_lib.load()
     sessions = Sessions(settings, clock)
-    photo_store = PhotoStore(settings.data_dir / "photos")
+    photo_store = open_store(settings)
     vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
     deliverer = Deliverer(
         vapid,
@@ -143,10 +137,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with db.lifespan(settings, apply_migrations=apply_migrations):
-            # values_list(flat=True) gives bare values; tortoise types them as tuples.
-            ids = cast("list[uuid.UUID]", await Photo.all().values_list("id", flat=True))
-            known = set(ids)
-            removed = await anyio.to_thread.run_sync(photo_store.remove_orphans, known)
+            removed = await photo_store.sweep(with_rows)
             if removed:
                 log.info("removed %d orphan photo files", removed)
             # Files published just before a crash are younger than the grace

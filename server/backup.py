@@ -6,8 +6,8 @@ The archive holds, in this order:
   read through the Tortoise models (so the same archive restores into SQLite
   or PostgreSQL), tables in dependency order, and ``db/user_site.jsonl``
   for who belongs to which site;
-- ``photos/<xx>/<yy>/<id>.<size>.jpg``: the photo store's files, by their
-  path under the store;
+- ``photos/<xx>/<yy>/<id>.<size>.jpg``: the photo store's files or objects,
+  by their name in the store (the same in both kinds);
 - ``vapid_private.pem`` and ``secret_key``, when they are files in the data
   folder: the push key the devices' subscriptions are bound to, and the key
   that signs session cookies;
@@ -19,8 +19,9 @@ The rows are read in one transaction (a snapshot on SQLite's WAL, and on
 PostgreSQL with REPEATABLE READ), the files after it: a file newer than the
 rows is harmless (its row is not in the archive; the next start sweeps it),
 and a row whose file went meanwhile is reported as missing by restore.
-Everything streams: a table goes through a temporary file in batches, a
-photo straight from its file into the archive.
+Everything streams: a table goes through a temporary file in batches, the
+photos are listed a page at a time and each size (at most a few hundred KB)
+is read whole through the store into the archive.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -47,6 +47,7 @@ from tortoise.transactions import in_transaction
 
 from server import __version__
 from server.db import APP_LABEL
+from server.photo_store import FilePhotoStore, PhotoStore
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -166,26 +167,6 @@ def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     _add_file(archive, name, io.BytesIO(data), len(data))
 
 
-class _Hashing(io.RawIOBase):
-    """A file read through while its SHA-256 is taken (one read for both)."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh, self.digest = fh, hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.fh.read(size)
-        self.digest.update(data)
-        return data
-
-
-def photo_files(root: Path) -> Iterator[Path]:
-    """The store's published files (never a staged ``.tmp``), in a stable order."""
-    return iter(sorted(root.glob("*/*/*.jpg")))
-
-
 async def _dump_database(archive: tarfile.TarFile, summary: Summary) -> None:
     async with in_transaction() as conn:
         if conn.capabilities.dialect == "postgres":
@@ -206,31 +187,33 @@ async def _dump_database(archive: tarfile.TarFile, summary: Summary) -> None:
                 _add_file(archive, f"{TABLES}/{link.table}.jsonl", out, size)
 
 
-def _dump_photos(archive: tarfile.TarFile, root: Path, summary: Summary) -> bytes:
+async def _dump_photos(archive: tarfile.TarFile, store: PhotoStore, summary: Summary) -> bytes:
+    """Every stored size, read through the store (files or S3) one at a time:
+    each is small (display or thumbnail), the listing goes a page at a time."""
     sums = io.StringIO()
-    for path in photo_files(root):
-        relative = path.relative_to(root).as_posix()
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:  # deleted since the listing: its row went too
-            continue
-        with fh:
-            size = path.stat().st_size
-            reader = _Hashing(fh)
-            _add_file(archive, f"{PHOTOS}/{relative}", reader, size)  # type: ignore[arg-type]
-        sums.write(f"{reader.digest.hexdigest()}  {PHOTOS}/{relative}\n")
-        summary.photos += 1
-        summary.photo_bytes += size
+    async for page in store.pages():
+        for name, _ in page:
+            data = await store.read(name)
+            if data is None:  # deleted since the listing: its row went too
+                continue
+            _add_bytes(archive, f"{PHOTOS}/{name}", data)
+            sums.write(f"{hashlib.sha256(data).hexdigest()}  {PHOTOS}/{name}\n")
+            summary.photos += 1
+            summary.photo_bytes += len(data)
     return sums.getvalue().encode()
 
 
-async def backup(target: Path, data_dir: Path, now: datetime | None = None) -> Summary:
-    """Write the archive ``target`` from the open database and ``data_dir``.
+async def backup(
+    target: Path, data_dir: Path, now: datetime | None = None, store: PhotoStore | None = None
+) -> Summary:
+    """Write the archive ``target`` from the open database, ``data_dir`` and
+    the photo ``store`` (default: the files under ``data_dir``).
 
     Written under a temporary name and renamed at the end, so a backup that
     fails half-way never leaves a file that looks like an archive.
     """
     summary = Summary()
+    store = store or FilePhotoStore(data_dir / "photos")
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         # Only its owner may read it: it holds password hashes and robots' keys.
@@ -238,7 +221,7 @@ async def backup(target: Path, data_dir: Path, now: datetime | None = None) -> S
         with os.fdopen(fd, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
                 await _dump_database(archive, summary)
-                checksums = _dump_photos(archive, data_dir / "photos", summary)
+                checksums = await _dump_photos(archive, store, summary)
                 for name in KEPT_FILES:
                     if (data_dir / name).is_file():
                         _add_bytes(archive, name, (data_dir / name).read_bytes())

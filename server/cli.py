@@ -235,11 +235,13 @@ def backup(file: Path) -> None:
     Keep it safe: it holds password hashes and the robots' webhook keys.
     """
     from server import backup as backup_mod
+    from server.photo_store import open_store
 
     settings = _settings()
     if file.exists():
         raise click.ClickException(f"{file} exists already; give a new file name")
-    summary = _with_db(lambda: backup_mod.backup(file, settings.data_dir))
+    store = open_store(settings)
+    summary = _with_db(lambda: backup_mod.backup(file, settings.data_dir, store=store))
     reports, events = summary.rows.get("report", 0), summary.rows.get("event", 0)
     click.echo(
         f"backup written to {file}: {sum(summary.rows.values())} rows "
@@ -253,16 +255,18 @@ def backup(file: Path) -> None:
 def restore(file: Path) -> None:
     """Bring back a backup FILE into an empty database and data folder.
 
-    Refuses, changing nothing, if the database has any row or the data
-    folder any photo: restore onto a new machine or a fresh database.
+    Refuses, changing nothing, if the database has any row or the photo
+    store (the data folder, or ONSITE_PHOTO_STORE's bucket prefix) any photo:
+    restore onto a new machine or a fresh database.
     """
     from server import restore as restore_mod
+    from server.photo_store import open_store
 
     settings = _settings()
 
     async def work() -> restore_mod.Restored:
         try:
-            return await restore_mod.restore(file, settings.data_dir)
+            return await restore_mod.restore(file, settings.data_dir, open_store(settings))
         except restore_mod.RestoreError as exc:
             raise click.ClickException(str(exc)) from None
 

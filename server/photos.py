@@ -23,10 +23,10 @@ import dataclasses
 import hashlib
 import math
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from pathlib import Path
 
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -37,7 +37,7 @@ from server import imaging
 from server.context import Context
 from server.errors import ApiError
 from server.models import Event, Photo, PhotoKind, Report, Role, User
-from server.photo_store import DISPLAY, THUMB
+from server.photo_store import DISPLAY, THUMB, Opened
 from server.schemas import IN_RANGE, Shape, Time, Timestamp, Written
 
 # Besides the assignee, these may add repair photos (documenting a job themselves).
@@ -269,7 +269,7 @@ async def put_photo(
         raise ApiError(exc.status, exc.code, exc.message) from None
     del raw  # the original is not kept: only what is served, without metadata
     files = {DISPLAY: processed.display, THUMB: processed.thumbnail}
-    staged = await anyio.to_thread.run_sync(ctx.photo_store.stage, pid, files)
+    pending = await ctx.photo_store.prepare(pid, files)
     meta = merged(processed.metadata, query)
     try:
         async with in_transaction():
@@ -296,7 +296,7 @@ async def put_photo(
             )
             # Only the upload that inserted the row gets here: its files go
             # into place before the commit, so a row never lacks them.
-            await anyio.to_thread.run_sync(staged.publish)
+            await pending.place()
     except IntegrityError:
         # Another upload of this id won; its files are in place, ours never were.
         winner = await Photo.get_or_none(id=pid)
@@ -304,7 +304,7 @@ async def put_photo(
             raise
         return _resend(winner, report, digest, kind)
     finally:
-        staged.discard()  # whatever was not published (quick: unlinks only)
+        await pending.drop()  # whatever was not placed
     ctx.committed()
     return Written(PhotoOut.of(photo, report), created=True)
 
@@ -324,12 +324,23 @@ def _resend(existing: Photo, report: Report, digest: str, kind: PhotoKind) -> Wr
     return Written(PhotoOut.of(existing, report))
 
 
-async def photo_file(ctx: Context, user: User, report_id: str, photo_id: str, variant: str) -> Path:
-    """The file of one size of a photo, for someone who may see its report."""
+async def photo_file(
+    ctx: Context, user: User, report_id: str, photo_id: str, variant: str
+) -> Opened:
+    """One size of a photo, for someone who may see its report: looked for
+    in the store only once its row is found, so nothing without a row is served."""
     rid, pid = parse_ids(report_id, photo_id)
     await Report.seen_by(user, rid)
     photo = await Photo.get_or_none(id=pid, report_id=rid)
-    path = ctx.photo_store.path(pid, variant)
-    if photo is None or not path.exists():
+    opened = None if photo is None else await ctx.photo_store.open(pid, variant)
+    if opened is None:
         raise ApiError(404, "not_found", "No such photo.")
-    return path
+    return opened
+
+
+async def with_rows(ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``ids`` that have a photo row (the store's sweep asks a page at a time)."""
+    if not ids:
+        return set()
+    found = await Photo.filter(id__in=list(ids)).values_list("id", flat=True)
+    return {uuid.UUID(str(pid)) for pid in found}

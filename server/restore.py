@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from tortoise import Tortoise, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import BaseORMException
@@ -54,10 +55,9 @@ from server.backup import (
     Summary,
     links,
     models,
-    photo_files,
 )
 from server.models import Photo
-from server.photo_store import DISPLAY, THUMB, PhotoStore
+from server.photo_store import DISPLAY, THUMB, FilePhotoStore, PhotoStore
 
 # Every name a backup writes; nothing else is taken from an archive.
 ALLOWED = re.compile(
@@ -158,8 +158,10 @@ async def ensure_empty(store: PhotoStore) -> None:
             + ", ".join(full)
             + "); restore only into a new, empty database"
         )
-    if next(photo_files(store.root), None) is not None:
-        raise RestoreError(f"refused: {store.root} already holds photos; use an empty data folder")
+    if not await store.is_empty():
+        raise RestoreError(
+            f"refused: {store.where} already holds photos; use an empty data folder or prefix"
+        )
 
 
 def _rows(path: Path) -> Iterator[list[dict[str, Any]]]:
@@ -237,12 +239,14 @@ async def _insert(staging: Path, conn: BaseDBAsyncClient, summary: Summary) -> N
                 )
 
 
-def _place_files(staging: Path, store: PhotoStore, data_dir: Path, placed: list[Path]) -> None:
+async def _place_files(
+    staging: Path, store: PhotoStore, data_dir: Path, placed: dict[str, int]
+) -> None:
     for path in sorted((staging / PHOTOS).glob("*/*/*.jpg")):
-        final = store.root / path.relative_to(staging / PHOTOS)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
-        placed.append(final)
+        name = path.relative_to(staging / PHOTOS).as_posix()
+        data = path.read_bytes()  # one size of one photo: a few hundred KB at most
+        placed[name] = len(data)  # before the put: a failed put is taken out too
+        await store.put(name, data)
     for name in KEPT_FILES:
         if (staging / name).exists():
             # The database was empty, so nothing depends on the keys made
@@ -256,19 +260,19 @@ async def _missing(store: PhotoStore) -> list[str]:
     rows = await Photo.all().order_by("id").values_list("id", "display_bytes", "thumb_bytes")
     for photo_id, *sizes in rows:
         for variant, size in zip((DISPLAY, THUMB), sizes, strict=True):
-            path = store.path(photo_id, variant)
-            if not path.is_file() or path.stat().st_size != size:
+            if await store.size(uuid.UUID(str(photo_id)), variant) != size:
                 missing.append(f"{photo_id} ({variant})")
     return missing
 
 
-async def restore(source: Path, data_dir: Path) -> Restored:
-    """Restore ``source`` into the open (migrated, empty) database and ``data_dir``."""
-    store = PhotoStore(data_dir / "photos")
+async def restore(source: Path, data_dir: Path, store: PhotoStore | None = None) -> Restored:
+    """Restore ``source`` into the open (migrated, empty) database, ``data_dir``
+    and the photo ``store`` (default: the files under ``data_dir``)."""
+    store = store or FilePhotoStore(data_dir / "photos")
     await ensure_empty(store)
     staging = data_dir / f".restore-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
-    placed: list[Path] = []
+    placed: dict[str, int] = {}
     try:
         manifest, _ = unpack(source, staging)
         restored = Restored(manifest)
@@ -283,10 +287,10 @@ async def restore(source: Path, data_dir: Path) -> Restored:
                 }
                 if wrong:
                     raise RestoreError(f"rows read differ from the manifest's count: {wrong}")
-                _place_files(staging, store, data_dir, placed)
+                await _place_files(staging, store, data_dir, placed)
         except BaseException as exc:
-            for path in placed:
-                path.unlink(missing_ok=True)
+            with anyio.CancelScope(shield=True):
+                await store.remove(placed)
             if isinstance(exc, ValueError | KeyError | TypeError | BaseORMException):
                 raise RestoreError(
                     f"{source}: its rows do not go in ({type(exc).__name__}: {exc}); "
@@ -294,7 +298,7 @@ async def restore(source: Path, data_dir: Path) -> Restored:
                 ) from exc
             raise
         restored.summary.photos = len(placed)
-        restored.summary.photo_bytes = sum(p.stat().st_size for p in placed)
+        restored.summary.photo_bytes = sum(placed.values())
         restored.missing = await _missing(store)
         return restored
     finally:

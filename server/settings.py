@@ -82,6 +82,14 @@ PUSH_HOSTS = (
 )
 
 
+def _photo_store(value: str) -> str:
+    """Empty (files under the data folder) or ``s3://bucket/prefix``."""
+    value = value.strip().rstrip("/")
+    if value and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s?#]*)?", value):
+        raise ValueError(f"empty or s3://bucket/prefix, not {value!r}")
+    return value
+
+
 def _deadlines(value: str) -> dict[str, float]:
     """``critical=5,high=15,...``: minutes per severity, every severity given once."""
     found: dict[str, float] = {}
@@ -179,6 +187,26 @@ SPECS: dict[str, Spec] = {
         "that would need more on its own is refused (422), others wait their turn.",
         _positive,
     ),
+    "photo_store": Spec(
+        "ONSITE_PHOTO_STORE",
+        "",
+        "Where photos are kept: empty means files under DATA_DIR/photos; "
+        "s3://bucket/prefix means S3-compatible object storage (private bucket).",
+        _photo_store,
+    ),
+    "s3_endpoint": Spec(
+        "ONSITE_S3_ENDPOINT",
+        "",
+        "The S3-compatible service's address, e.g. https://oss-cn-shanghai.aliyuncs.com; "
+        "empty means AWS.",
+    ),
+    "s3_region": Spec("ONSITE_S3_REGION", "us-east-1", "The bucket's region."),
+    "s3_access_key_id": Spec(
+        "ONSITE_S3_ACCESS_KEY_ID", "", "Access key id; empty means the AWS_* environment."
+    ),
+    "s3_secret_access_key": Spec(
+        "ONSITE_S3_SECRET_ACCESS_KEY", "", "Secret access key; empty means the AWS_* environment."
+    ),
     "vapid_private_key": Spec(
         "ONSITE_VAPID_PRIVATE_KEY",
         "",
@@ -244,6 +272,11 @@ class Settings:
     max_photo_mb: int
     photo_workers: int
     photo_memory_mb: int
+    photo_store: str
+    s3_endpoint: str
+    s3_region: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
     vapid_private_key: str
     vapid_subject: str
     push_hosts: tuple[str, ...]

@@ -22,7 +22,7 @@ from tortoise import Tortoise
 from server import db, logs
 from server.auth import authenticate
 from server.cli import main
-from server.photo_store import DISPLAY, THUMB, PhotoStore
+from server.photo_store import DISPLAY, THUMB, FilePhotoStore
 from server.settings import load
 
 
@@ -205,7 +205,7 @@ def free_port() -> int:
 def test_serve_after_a_crash_sweeps_the_leftovers_and_logs_it(tmp_path, database_url):
     # The database fixture has put a migrated SQLite database in tmp_path/data.
     data = tmp_path / "data"
-    store = PhotoStore(data / "photos")
+    store = FilePhotoStore(data / "photos")
     orphan = uuid.uuid4()  # put in place, then killed before its row committed
     store.write(orphan, DISPLAY, b"x")
     store.write(orphan, THUMB, b"x")

@@ -18,7 +18,7 @@ KNOWN = {spec.env for spec in SPECS.values()}
 
 def test_the_env_example_names_only_settings_the_app_knows():
     names = re.findall(
-        r"^#?\s*(ONSITE_[A-Z_]+)=", (DEPLOY / "onsite.env.example").read_text(), re.M
+        r"^#?\s*(ONSITE_[A-Z0-9_]+)=", (DEPLOY / "onsite.env.example").read_text(), re.M
     )
     assert names and set(names) <= KNOWN, set(names) - KNOWN
     for needed in ("ONSITE_DATABASE_URL", "ONSITE_SECRET_KEY", "ONSITE_PUBLIC_URL"):

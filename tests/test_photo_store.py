@@ -9,12 +9,12 @@ import uuid
 
 import pytest
 
-from server.photo_store import DISPLAY, ORPHAN_GRACE_S, THUMB, PhotoStore
+from server.photo_store import DISPLAY, ORPHAN_GRACE_S, THUMB, FilePhotoStore
 
 
 @pytest.fixture
-def store(tmp_path) -> PhotoStore:
-    return PhotoStore(tmp_path / "photos")
+def store(tmp_path) -> FilePhotoStore:
+    return FilePhotoStore(tmp_path / "photos")
 
 
 def age(path, seconds: float) -> None:
@@ -47,11 +47,11 @@ def test_the_loser_of_a_race_discards_its_files_and_never_touches_the_winners(st
 
 
 def test_a_start_sweeps_staged_files_from_before_it_and_spares_newer_ones(tmp_path):
-    earlier = PhotoStore(tmp_path / "photos")
+    earlier = FilePhotoStore(tmp_path / "photos")
     crashed = earlier.stage(uuid.uuid4(), {DISPLAY: b"x"})
     for path in crashed.moves:
         age(path, 1)
-    store = PhotoStore(tmp_path / "photos")
+    store = FilePhotoStore(tmp_path / "photos")
     # Another app server's upload in flight, staged after this one started.
     in_flight = store.stage(uuid.uuid4(), {DISPLAY: b"x"})
     for path in in_flight.moves:
@@ -94,12 +94,12 @@ def test_names_that_are_not_photos_are_left_alone(store):
 
 
 def test_the_second_look_takes_only_files_from_before_this_start(tmp_path):
-    first = PhotoStore(tmp_path / "photos")
+    first = FilePhotoStore(tmp_path / "photos")
     crashed, known = uuid.uuid4(), uuid.uuid4()
     for pid in (crashed, known):
         first.write(pid, DISPLAY, b"x")
     age(first.path(crashed, DISPLAY), 2)  # published 2 s before the crash
-    restarted = PhotoStore(tmp_path / "photos")
+    restarted = FilePhotoStore(tmp_path / "photos")
     assert restarted.remove_orphans({known}) == 0  # younger than the grace: spared at start
     mine = uuid.uuid4()
     time.sleep(0.01)
@@ -117,7 +117,7 @@ async def test_a_started_app_looks_again_once_the_grace_has_passed(settings, mon
     from server.app import create_app
 
     monkeypatch.setattr(app_module, "ORPHAN_GRACE_S", 0.2)
-    photos = PhotoStore(settings.data_dir / "photos")
+    photos = FilePhotoStore(settings.data_dir / "photos")
     crashed = uuid.uuid4()
     photos.write(crashed, DISPLAY, b"x")  # just before the crash: within the grace
     app = create_app(settings)
@@ -127,3 +127,22 @@ async def test_a_started_app_looks_again_once_the_grace_has_passed(settings, mon
         while photos.path(crashed, DISPLAY).exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert not photos.path(crashed, DISPLAY).exists()
+
+
+async def test_the_sweep_asks_for_rows_a_page_of_files_at_a_time(store, monkeypatch):
+    from server import photo_store
+
+    monkeypatch.setattr(photo_store, "PAGE", 2)
+    known, orphans = uuid.uuid4(), [uuid.uuid4() for _ in range(4)]
+    for pid in (known, *orphans):
+        store.write(pid, DISPLAY, b"x")
+        age(store.path(pid, DISPLAY), ORPHAN_GRACE_S + 1)
+    asked: list[set[uuid.UUID]] = []
+
+    async def with_rows(ids):
+        asked.append(set(ids))
+        return {known} & set(ids)
+
+    assert await store.sweep(with_rows) == 4
+    assert [len(ids) for ids in asked] == [2, 2, 1]
+    assert [p.name for p in store.files()] == [store.path(known, DISPLAY).name]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute
 
 from server import photos
@@ -41,14 +41,19 @@ async def put_photo(request: Request, user: User, body: bytes, query: PhotoQuery
 
 
 async def _serve(request: Request, user: User, variant: str) -> Response:
-    path = await photos.photo_file(
+    opened = await photos.photo_file(
         request.app.state.context,
         user,
         request.path_params["report_id"],
         request.path_params["photo_id"],
         variant,
     )
-    return FileResponse(path, media_type="image/jpeg", headers=CACHE)
+    if opened.path is not None:
+        return FileResponse(opened.path, media_type="image/jpeg", headers=CACHE)
+    # From object storage: streamed through here, never a link to the bucket.
+    assert opened.chunks is not None
+    headers = {**CACHE, "Content-Length": str(opened.size)}
+    return StreamingResponse(opened.chunks, media_type="image/jpeg", headers=headers)
 
 
 async def get_photo(request: Request, user: User) -> Response:

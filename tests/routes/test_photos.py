@@ -20,7 +20,7 @@ from PIL.ExifTags import Base
 
 from server.app import create_app
 from server.models import Event, Photo, Role, Site
-from server.photo_store import DISPLAY, THUMB, PhotoStore
+from server.photo_store import DISPLAY, THUMB, FilePhotoStore
 from tests.conftest import CSRF, api_client, login, make_user
 from tests.routes.test_reports import iso, lift_id
 from tests.test_imaging import PHOTOS, needs_photos, png_bomb, png_header
@@ -311,7 +311,7 @@ async def test_a_start_sweeps_what_a_crash_left_and_logs_it(settings, caplog):
         assert (await upload(client, rid, kept, jpeg())).status_code == 201
     # What a kill -9 mid-upload leaves: staged files, and files put in place
     # whose row was never committed.
-    store = PhotoStore(settings.data_dir / "photos")
+    store = FilePhotoStore(settings.data_dir / "photos")
     orphan = uuid.uuid4()
     store.write(orphan, DISPLAY, b"x")
     store.write(orphan, THUMB, b"x")
