@@ -28,6 +28,7 @@ from server.guards import StorableAddress
 from server.headers import SecurityHeaders
 from server.health import DB_TIMEOUT_S
 from server.i18n import LanguageMiddleware
+from server.notices import Notices
 from server.paths import STATIC_DIR
 from server.photo_store import ORPHAN_GRACE_S, PhotoStore, open_store
 from server.photos import with_rows
@@ -119,13 +120,22 @@ def create_app(
         channel_hosts=settings.channel_hosts,
     )
     hub = Hub()
+    # Other app servers on the same PostgreSQL database wake this one's hub
+    # at once, and it theirs; the hub's poll stays the fallback.
+    notices = Notices.for_database(settings.database_url, hub.notify)
+
+    def changed() -> None:
+        hub.notify()
+        if notices:
+            notices.send()
+
     context = Context(
         settings=settings,
         library=library,
         photo_store=photo_store,
         photo_limiter=anyio.CapacityLimiter(settings.photo_workers),
         wake_delivery=deliverer.kick,
-        changed=hub.notify,
+        changed=changed,
         clock=clock,
     )
     escalator = Escalator(context)
@@ -146,6 +156,8 @@ def create_app(
             # Deliveries left pending by a previous run are picked up at once.
             await deliverer.start()
             await hub.start()
+            if notices:
+                await notices.start()
             await escalator.start()
             await reminders.start()
             try:
@@ -154,6 +166,8 @@ def create_app(
                 second_sweep.cancel()
                 await reminders.stop()
                 await escalator.stop()
+                if notices:
+                    await notices.stop()
                 await hub.stop()
                 await deliverer.stop()
 
@@ -202,6 +216,7 @@ def create_app(
     app.state.vapid = vapid
     app.state.deliverer = deliverer
     app.state.hub = hub
+    app.state.notices = notices
     app.state.escalator = escalator
     app.state.reminders = reminders
     app.state.health_timeout = health_timeout
