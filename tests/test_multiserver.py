@@ -1,8 +1,9 @@
 """Two app servers on one PostgreSQL database (issue 18): one deployment, not two.
 
 Two real ``onsite serve`` processes, each with a data folder of its own but
-the same database, session secret and VAPID key (as two machines behind a
-load balancer would be): what is written through one is seen through the
+the same database, session secret, VAPID key and photo bucket (moto's S3
+server, as in tests/test_photo_store_s3.py), as two machines behind a load
+balancer would be: what is written through one is seen through the
 other, each alert is sent once although both servers' workers run, an
 escalation fires once, and when one server is killed the other goes on and
 sends what the dead one had claimed once its lease ends.
@@ -22,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,10 +35,13 @@ from tests.browser.conftest import LiveServer
 from tests.channel_receiver import ChannelReceiver
 from tests.conftest import CSRF, _admin_dsn, postgres_server_url, run_async
 from tests.push_receiver import Receiver
+from tests.test_photo_store_s3 import KEYS, new_bucket, s3_endpoint  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.postgres
+ROOT = Path(__file__).resolve().parent.parent
 
 PASSWORD = "multi-server-pw-1"
+PHOTO = ROOT.parent / "shared" / "photos" / "phone" / "HMD_Nokia_8.3_5G.jpg"
 LIFT = next(i.id for i in playbook_lib.load().incidents() if i.title.zh == "电梯困人事件")
 # A critical report is escalated 3 s after it arrives; others not within a test.
 ESCALATION = "critical=0.05,high=60,medium=60,low=240"
@@ -106,7 +111,7 @@ def servers(both: Servers) -> Servers:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def both(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Servers]:  # noqa: F811
     base = _postgres_base()
     name = f"onsite_m_{secrets.token_hex(6)}"
     _admin_sql(base, f'CREATE DATABASE "{name}"')
@@ -126,6 +131,12 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         "ONSITE_VAPID_PRIVATE_KEY": pem,
         "ONSITE_CHANNEL_HOSTS": "127.0.0.1",
         "ONSITE_ESCALATION_MINUTES": ESCALATION,
+        # One bucket for both: a photo sent to one is served by the other.
+        "ONSITE_PHOTO_STORE": f"s3://{new_bucket(s3_endpoint)}/photos",
+        "ONSITE_S3_ENDPOINT": s3_endpoint,
+        "ONSITE_S3_REGION": KEYS["s3_region"],
+        "ONSITE_S3_ACCESS_KEY_ID": KEYS["s3_access_key_id"],
+        "ONSITE_S3_SECRET_ACCESS_KEY": KEYS["s3_secret_access_key"],
     }
     live: list[LiveServer] = []
     try:
@@ -230,8 +241,20 @@ async def test_a_report_sent_to_one_server_reaches_a_stream_on_the_other_within_
             finally:
                 reading.cancel()
                 await asyncio.gather(reading, return_exceptions=True)
-        # Read back through B too.
+        # Read back through B too, with a photo sent to A: one bucket.
+        photo = PHOTO.read_bytes()
+        pid = str(uuid.uuid4())
+        sent = await guard.put(
+            f"/api/reports/{rid}/photos/{pid}",
+            content=photo,
+            headers={**CSRF, "Content-Type": "image/jpeg"},
+        )
+        assert sent.status_code == 201, sent.text
         assert (await sup.get(f"/api/reports/{rid}")).json()["id"] == rid
+        on_a = await guard.get(f"/api/reports/{rid}/photos/{pid}")
+        on_b = await sup.get(f"/api/reports/{rid}/photos/{pid}")
+        assert on_a.status_code == on_b.status_code == 200
+        assert on_b.content == on_a.content and on_b.content[:2] == b"\xff\xd8"
     finally:
         await guard.aclose()
         await sup.aclose()
