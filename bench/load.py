@@ -1,12 +1,22 @@
 """Sustained mixed load: report PUTs, photo PUTs, list queries and logins.
 
-Two configurations, each for a fixed time at a fixed concurrency:
+Configurations, each for a fixed time at a fixed concurrency:
 
 - ``sqlite``: ``onsite serve`` (one uvicorn process) on SQLite;
 - ``postgres``: uvicorn with ``--workers 2`` on PostgreSQL. ``onsite serve``
   has no workers option, so this runs ``uvicorn --factory --workers 2`` on
   the factory the CLI uses (``create_app(settings.load())``), after
-  ``onsite`` has migrated the database.
+  ``onsite`` has migrated the database;
+- ``pg1``: one ``onsite serve`` on PostgreSQL;
+- ``pg2``: two ``onsite serve`` processes (two app servers, own ports) on the
+  same PostgreSQL database, sharing ONSITE_SECRET_KEY,
+  ONSITE_VAPID_PRIVATE_KEY and the data folder (photos); started after
+  ``onsite`` has migrated. Client n talks to server n % 2, as a balancer
+  would spread them, and logs in there.
+
+``--db scale`` runs pg1 and pg2 alternately (pg1, pg2, pg1, pg2, ...) and
+prints the ratio pg2/pg1 of total throughput and of p99; ``--db both`` is
+sqlite then postgres.
 
 Each client is a closed loop as one of several guards of site ``bench``
 (logged in, with one report, before the clock starts): it picks the next
@@ -21,6 +31,7 @@ expected 2xx, or no answer), for each run and the median of the runs.
 
     .venv/bin/python bench/load.py                       # both, 2 runs x 30 s
     .venv/bin/python bench/load.py --db sqlite --duration 10 --runs 1
+    .venv/bin/python bench/load.py --db scale --duration 20 --runs 2
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import asyncio
 import os
 import platform
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -41,6 +53,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT.parent / "shared" / "photos" / "gps"
@@ -48,7 +62,19 @@ CSRF = {"X-Requested-With": "onsite"}
 JPEG = {**CSRF, "Content-Type": "image/jpeg"}
 MIX = {"report": 45, "list": 35, "photo": 15, "login": 5}
 EXPECTED = {"report": 201, "list": 200, "photo": 201, "login": 200}
-LABELS = {"sqlite": "onsite serve, SQLite", "postgres": "uvicorn --workers 2, PostgreSQL"}
+LABELS = {
+    "sqlite": "onsite serve, SQLite",
+    "postgres": "uvicorn --workers 2, PostgreSQL",
+    "pg1": "pg1: one onsite serve, PostgreSQL",
+    "pg2": "pg2: two onsite serve, one PostgreSQL",
+}
+# target: (on PostgreSQL, uvicorn workers per process, app server processes)
+SETUPS = {
+    "sqlite": (False, 1, 1),
+    "postgres": (True, 2, 1),
+    "pg1": (True, 1, 1),
+    "pg2": (True, 1, 2),
+}
 FACTORY = """
 from server import logs
 from server.app import create_app
@@ -73,11 +99,22 @@ def password(n: int) -> str:
 
 
 class Server:
-    """The server of one configuration, on a fresh data folder and database."""
+    """The app server(s) of one configuration, on a fresh data folder and
+    database; ``servers`` > 1 runs that many ``onsite serve`` processes on the
+    same database and data folder, with the same keys."""
 
-    def __init__(self, base: Path, database_url: str, workers: int, users: int) -> None:
+    def __init__(
+        self, base: Path, database_url: str, workers: int, users: int, servers: int = 1
+    ) -> None:
+        vapid = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         self.env = {
             **os.environ,
+            "ONSITE_SECRET_KEY": secrets.token_urlsafe(48),
+            "ONSITE_VAPID_PRIVATE_KEY": vapid.decode(),
             "ONSITE_DATA_DIR": str(base / "data"),
             "ONSITE_DATABASE_URL": database_url,
             "ONSITE_LOG_LEVEL": "WARNING",  # no access log line per request
@@ -89,27 +126,32 @@ class Server:
                 "user", "add", f"guard{n}", "--role", "guard", "--site", "bench",
                 "--password-stdin", input=password(n) + "\n",
             )  # fmt: skip
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        if workers == 1:
-            command = ["-m", "server.cli", "serve", "--port", str(self.port)]
-        else:
-            (base / "bench_factory.py").write_text(FACTORY)
-            command = [
-                "-m", "uvicorn", "--factory", "--app-dir", str(base), "bench_factory:app",
-                "--port", str(self.port), "--workers", str(workers),
-                "--log-level", "warning", "--no-access-log", "--proxy-headers",
-            ]  # fmt: skip
-        self.proc = subprocess.Popen([sys.executable, *command], env=self.env, cwd=ROOT)
+        self.urls: list[str] = []
+        self.procs: list[subprocess.Popen] = []
+        for _ in range(servers):
+            port = free_port()
+            self.urls.append(f"http://127.0.0.1:{port}")
+            if workers == 1:
+                command = ["-m", "server.cli", "serve", "--port", str(port)]
+            else:
+                (base / "bench_factory.py").write_text(FACTORY)
+                command = [
+                    "-m", "uvicorn", "--factory", "--app-dir", str(base), "bench_factory:app",
+                    "--port", str(port), "--workers", str(workers),
+                    "--log-level", "warning", "--no-access-log", "--proxy-headers",
+                ]  # fmt: skip
+            self.procs.append(subprocess.Popen([sys.executable, *command], env=self.env, cwd=ROOT))
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        waiting = list(self.urls)
+        while waiting and time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/login", timeout=1).status_code == 200:
-                    return
+                if httpx.get(waiting[0] + "/login", timeout=1).status_code == 200:
+                    waiting.pop(0)
             except httpx.TransportError:
                 time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not start")
+        if waiting:
+            self.stop()
+            raise RuntimeError("server did not start")
 
     def cli(self, *args: str, input: str | None = None) -> None:
         subprocess.run(
@@ -123,12 +165,14 @@ class Server:
         )
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def report_body(incident: str) -> dict:
@@ -146,10 +190,11 @@ def report_body(incident: str) -> dict:
 
 
 async def run_load(
-    url: str, clients: int, users: int, duration: float, warmup: float, incident: str
+    urls: list[str], clients: int, users: int, duration: float, warmup: float, incident: str
 ) -> dict[str, dict]:
     """``clients`` closed loops for ``warmup`` then ``duration`` seconds (only
-    the latter measured): per kind, requests/s, p50 and p99 in ms, errors."""
+    the latter measured): per kind, requests/s, p50 and p99 in ms, errors.
+    Client n talks to ``urls[n % len(urls)]``."""
     photos = [p.read_bytes() for p in sorted(PHOTOS.glob("*.jpg"))[:2]]
     latencies: dict[str, list[float]] = {kind: [] for kind in MIX}
     errors: dict[str, int] = dict.fromkeys(MIX, 0)
@@ -163,7 +208,7 @@ async def run_load(
     async def client(n: int) -> None:
         rng = random.Random(n)
         user = {"username": f"guard{n % users}", "password": password(n % users)}
-        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        async with httpx.AsyncClient(base_url=urls[n % len(urls)], timeout=60) as c:
             r = await c.post("/api/session", json=user, headers=CSRF)
             r.raise_for_status()
             first = str(uuid.uuid4())
@@ -253,9 +298,46 @@ def show(title: str, result: dict[str, dict]) -> None:
         print(f"  {kind:<8} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7d}")
 
 
+def ratio(pg1: dict[str, dict], pg2: dict[str, dict]) -> str:
+    rps = pg2["all"]["rps"] / pg1["all"]["rps"] if pg1["all"]["rps"] else float("nan")
+    p99 = pg2["all"]["p99"] / pg1["all"]["p99"] if pg1["all"]["p99"] else float("nan")
+    return f"  ratio pg2/pg1: throughput {rps:.2f}, p99 {p99:.2f}"
+
+
+def median_of(runs: list[dict[str, dict]]) -> dict[str, dict]:
+    return {
+        kind: {key: statistics.median(r[kind][key] for r in runs) for key in ("rps", "p50", "p99")}
+        | {"errors": sum(r[kind]["errors"] for r in runs)}
+        for kind in runs[0]
+    }
+
+
+def one_run(target: str, args: argparse.Namespace, incident: str) -> dict[str, dict]:
+    on_postgres, workers, servers = SETUPS[target]
+    with tempfile.TemporaryDirectory() as tmp:
+        url, name = "", ""
+        if on_postgres:
+            name = f"onsite_load_{uuid.uuid4().hex[:8]}"
+            postgres(args.postgres, f'CREATE DATABASE "{name}"')
+            url = f"{args.postgres.rpartition('/')[0]}/{name}"
+        try:
+            server = Server(Path(tmp), url, workers, args.users, servers)
+            try:
+                return asyncio.run(
+                    run_load(
+                        server.urls, args.clients, args.users, args.duration, args.warmup, incident
+                    )
+                )
+            finally:
+                server.stop()
+        finally:
+            if name:
+                postgres(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--db", choices=[*SETUPS, "scale", "both"], default="both")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--users", type=int, default=8, help="guards the clients log in as")
@@ -271,49 +353,27 @@ def main() -> None:
         f"{args.duration:.0f} s per run after {args.warmup:.0f} s of warm-up"
     )
     print(machine)
-    targets = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    summary = []
-    for target in targets:
-        runs = []
-        for run in range(args.runs):
-            with tempfile.TemporaryDirectory() as tmp:
-                url, name = "", ""
-                if target == "postgres":
-                    name = f"onsite_load_{uuid.uuid4().hex[:8]}"
-                    postgres(args.postgres, f'CREATE DATABASE "{name}"')
-                    url = f"{args.postgres.rpartition('/')[0]}/{name}"
-                workers = 2 if target == "postgres" else 1
-                server = Server(Path(tmp), url, workers, args.users)
-                try:
-                    result = asyncio.run(
-                        run_load(
-                            server.url,
-                            args.clients,
-                            args.users,
-                            args.duration,
-                            args.warmup,
-                            incident,
-                        )  # fmt: skip
-                    )
-                finally:
-                    server.stop()
-                    if name:
-                        postgres(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            label = LABELS[target]
-            show(f"{label}, run {run + 1}", result)
-            runs.append(result)
-        median = {
-            kind: {
-                key: statistics.median(r[kind][key] for r in runs) for key in ("rps", "p50", "p99")
-            }
-            | {"errors": sum(r[kind]["errors"] for r in runs)}
-            for kind in runs[0]
-        }
-        summary.append((label, median))
+    targets = {"both": ["sqlite", "postgres"], "scale": ["pg1", "pg2"]}.get(args.db, [args.db])
+    runs: dict[str, list[dict[str, dict]]] = {target: [] for target in targets}
+    # scale: pg1 and pg2 alternate, so a change in the machine's load falls on both.
+    order = (
+        [t for _ in range(args.runs) for t in targets]
+        if args.db == "scale"
+        else [t for t in targets for _ in range(args.runs)]
+    )
+    for target in order:
+        result = one_run(target, args, incident)
+        runs[target].append(result)
+        show(f"{LABELS[target]}, run {len(runs[target])}", result)
+        if args.db == "scale" and target == "pg2":
+            print(ratio(runs["pg1"][-1], result))
+    summary = {target: median_of(results) for target, results in runs.items()}
     print()
     print(machine)
-    for label, median in summary:
-        show(f"{label}: median of {args.runs} runs (errors: the sum)", median)
+    for target, median in summary.items():
+        show(f"{LABELS[target]}: median of {args.runs} runs (errors: the sum)", median)
+    if "pg1" in summary and "pg2" in summary:
+        print(ratio(summary["pg1"], summary["pg2"]) + " (medians)")
 
 
 if __name__ == "__main__":

@@ -239,7 +239,10 @@ def test_an_update_while_reports_wait_loses_nothing(live_server, phone, photos, 
         update = page.get_by_role("button", name="立即更新")
         update.wait_for(timeout=30_000)  # the new worker is installed and waiting
         screenshot(page, "update-ready-zh-CN")
-        with page.expect_navigation():  # applying it reloads the page
+        # Applying it reloads the page, once the old worker has finished what
+        # it was doing (keeping the pages of the new build, on a busy machine
+        # this took over 30 s once).
+        with page.expect_navigation(timeout=90_000):
             update.click()
         assert page.evaluate("document.body.dataset.build") != old_build
         assert page.evaluate("navigator.serviceWorker.controller !== null")
