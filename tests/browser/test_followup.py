@@ -90,18 +90,27 @@ def test_a_supervisor_acknowledges_from_the_pushed_alert_and_assigns(live_server
     )
     message = payload("new", report, {"zh-CN": "电梯困人事件"}, "北苑", "zh-CN")
     cdp = phone.new_cdp_session(page)
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": live_server.url,
-            "registrationId": registration_id(cdp, live_server.url),
-            "data": json.dumps(message, ensure_ascii=False),
-        },
-    )
-    worker = phone.service_workers[0]
-    deadline = time.monotonic() + 10
-    while not worker.evaluate(NOTIFICATIONS_JS) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    registration = registration_id(cdp, live_server.url)
+    # Delivered again if it is not shown within 10 s: on a busy machine one
+    # delivery through the DevTools protocol was once not shown at all (the
+    # same tag replaces a notification, so a second one changes nothing).
+    worker = None
+    for _ in range(3):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": live_server.url,
+                "registrationId": registration,
+                "data": json.dumps(message, ensure_ascii=False),
+            },
+        )
+        deadline = time.monotonic() + 10
+        while worker is None and time.monotonic() < deadline:
+            worker = next((w for w in phone.service_workers if w.evaluate(NOTIFICATIONS_JS)), None)
+            time.sleep(0.1)
+        if worker is not None:
+            break
+    assert worker is not None, "the pushed alert was never shown"
     worker.evaluate(
         """async () => {
             const [n] = await self.registration.getNotifications();
