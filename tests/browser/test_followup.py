@@ -5,8 +5,6 @@ does, without a reload; each page drawn at phone and desk size."""
 from __future__ import annotations
 
 import io
-import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -23,7 +21,7 @@ from tests.browser.conftest import (
     screenshot,
 )
 from tests.browser.test_offline import LIFT
-from tests.browser.test_push import NOTIFICATIONS_JS, registration_id
+from tests.browser.test_push import push_and_wait
 
 pytestmark = pytest.mark.browser
 
@@ -89,28 +87,7 @@ def test_a_supervisor_acknowledges_from_the_pushed_alert_and_assigns(live_server
         id=uuid.UUID(report_id), location_text="3栋2单元 电梯", severity=Severity.CRITICAL
     )
     message = payload("new", report, {"zh-CN": "电梯困人事件"}, "北苑", "zh-CN")
-    cdp = phone.new_cdp_session(page)
-    registration = registration_id(cdp, live_server.url)
-    # Delivered again if it is not shown within 10 s: on a busy machine one
-    # delivery through the DevTools protocol was once not shown at all (the
-    # same tag replaces a notification, so a second one changes nothing).
-    worker = None
-    for _ in range(3):
-        cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": live_server.url,
-                "registrationId": registration,
-                "data": json.dumps(message, ensure_ascii=False),
-            },
-        )
-        deadline = time.monotonic() + 10
-        while worker is None and time.monotonic() < deadline:
-            worker = next((w for w in phone.service_workers if w.evaluate(NOTIFICATIONS_JS)), None)
-            time.sleep(0.1)
-        if worker is not None:
-            break
-    assert worker is not None, "the pushed alert was never shown"
+    worker, _ = push_and_wait(phone, page, live_server.url, message)
     worker.evaluate(
         """async () => {
             const [n] = await self.registration.getNotifications();
