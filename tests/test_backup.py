@@ -68,11 +68,17 @@ def fresh_url(tmp_path: Path) -> Iterator[str]:
 
 
 def onsite(settings: settings_mod.Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The onsite command in a process of its own, on ``settings``' data."""
+    """The onsite command in a process of its own, on ``settings``' data and
+    photo store (the filesystem, or a bucket)."""
     env = {
         **os.environ,
         "ONSITE_DATA_DIR": str(settings.data_dir),
         "ONSITE_DATABASE_URL": settings.database_url,
+        "ONSITE_PHOTO_STORE": settings.photo_store,
+        "ONSITE_S3_ENDPOINT": settings.s3_endpoint,
+        "ONSITE_S3_REGION": settings.s3_region,
+        "ONSITE_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "ONSITE_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
     }
     env.pop("ONSITE_SECRET_KEY", None)
     return subprocess.run(

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import os
 import secrets
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,7 +32,7 @@ from server.photos import with_rows
 from tests.conftest import CSRF, login
 from tests.routes.test_photos import colour_of, jpeg, upload
 from tests.routes.test_reports import iso, lift_id
-from tests.test_backup import furnish, rows, running, seen, settings_for
+from tests.test_backup import furnish, onsite, rows, running, seen, settings_for
 
 KEYS = {"s3_region": "us-east-1", "s3_access_key_id": "test", "s3_secret_access_key": "test"}
 
@@ -231,28 +228,6 @@ async def test_a_row_whose_object_is_gone_is_404_not_a_500(client, store, report
 def test_a_photo_store_that_is_not_s3_is_refused_naming_the_setting(tmp_path):
     with pytest.raises(ValueError, match="ONSITE_PHOTO_STORE"):
         settings_mod.load({"ONSITE_DATA_DIR": str(tmp_path), "ONSITE_PHOTO_STORE": "gs://x/y"})
-
-
-def onsite(settings: settings_mod.Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The onsite command in a process of its own, on ``settings``' data and bucket."""
-    env = {
-        **os.environ,
-        "ONSITE_DATA_DIR": str(settings.data_dir),
-        "ONSITE_DATABASE_URL": settings.database_url,
-        "ONSITE_PHOTO_STORE": settings.photo_store,
-        "ONSITE_S3_ENDPOINT": settings.s3_endpoint,
-        "ONSITE_S3_REGION": settings.s3_region,
-        "ONSITE_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
-        "ONSITE_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key,
-    }
-    env.pop("ONSITE_SECRET_KEY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize("into", ["s3", "files"])
