@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.auth import current_user, require_role
+from server.access import current_user, require_role
 from server.errors import N_, ApiError, Msg, fields_error, invalid, validation_error
 from server.models import Role
 from server.schemas import Written, parse_id

@@ -1,4 +1,4 @@
-"""Logging in, sessions, the CSRF check, and the role and site guards.
+"""Logging in, sessions and the CSRF check (who may see or do what: :mod:`server.access`).
 
 A session is a row (:class:`~server.models.LoginSession`) whose random id the
 browser holds in a signed cookie. It lasts 30 days, because a guard must not
@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import math
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,8 +28,8 @@ from tortoise.queryset import QuerySet
 
 from server import passwords
 from server.error_text import error_body
-from server.errors import N_, ApiError, Joined, Msg
-from server.models import LoginFailure, LoginSession, Role, Site, User
+from server.errors import N_, ApiError, Msg
+from server.models import LoginFailure, LoginSession, User
 from server.settings import Settings
 
 SESSION_COOKIE = "onsite_session"
@@ -344,39 +344,3 @@ def check_form_csrf(request: Request, submitted: Any) -> None:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not isinstance(submitted, str) or not hmac.compare_digest(cookie, submitted):
         raise ApiError(403, "csrf", "The form has expired; reload the page and try again.")
-
-
-# --- guards -------------------------------------------------------------------
-
-
-def current_user(request: Request) -> User:
-    """The logged-in user, or a 401."""
-    user = getattr(request.state, "user", None)
-    if user is None:
-        raise ApiError(401, "not_authenticated", "Log in first.")
-    return user
-
-
-# Who may do something, as a 403 names them.
-ROLE_NAMES = {
-    Role.GUARD: N_("guards"),
-    Role.TECHNICIAN: N_("technicians"),
-    Role.SUPERVISOR: N_("supervisors"),
-    Role.ADMIN: N_("admins"),
-}
-
-
-def require_role(user: User, roles: Iterable[Role]) -> None:
-    """403 unless ``user`` has one of ``roles`` (admins pass every role check)."""
-    allowed = set(roles)
-    if user.role != Role.ADMIN and user.role not in allowed:
-        names = Joined((Msg(ROLE_NAMES[r]) for r in sorted(allowed)), ", ")
-        raise ApiError(403, "forbidden", Msg("Only {names} may do this.", names=names))
-
-
-async def require_site(user: User, site: Site) -> None:
-    """403 unless ``user`` belongs to ``site``; admins see every site."""
-    if user.role == Role.ADMIN:
-        return
-    if site.id not in await user.site_ids():
-        raise ApiError(403, "forbidden_site", "You do not belong to this site.")

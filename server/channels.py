@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from tortoise.transactions import in_transaction
 
 from server import audit
-from server.auth import require_site
+from server.access import require_site
 from server.context import Context
 from server.errors import ApiError, invalid
 from server.models import (

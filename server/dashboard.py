@@ -1,7 +1,7 @@
 """The numbers behind the dashboard: incidents per month by type and by site,
 the median minutes to acknowledge and to close, the open and overdue 改善 actions.
 
-Only the reports the user may see count (``Report.visible_to``). A report
+Only the reports the user may see count (:func:`server.access.reports_visible_to`). A report
 belongs to the month it was received in, in the sites' time zone
 (``settings.timezone``), and its times to acknowledge and to close count in
 that month too, so a month's figures describe that month's incidents. The
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
+from server.access import reports_visible_to
 from server.context import Context
 from server.models import ActionStatus, CorrectiveAction, Report, Site, User
 
@@ -128,7 +129,7 @@ async def build(ctx: Context, user: User, months: int = DEFAULT_MONTHS) -> Dashb
     def utc(day: date) -> datetime:
         return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
-    visible = await Report.visible_to(user)
+    visible = await reports_visible_to(user)
     rows = cast(
         "list[tuple[datetime, str, int, datetime | None, datetime | None]]",
         await visible.filter(

@@ -22,9 +22,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from tortoise.transactions import in_transaction
 
+from server.access import (
+    may_be_assigned,
+    report_for,
+    require_assignee,
+    require_waiver_by_admin,
+)
 from server.context import Context
 from server.errors import N_, ApiError, Msg, invalid
-from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Role, Site, User
+from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Site, User
 from server.push.queue import notify_assignment, notify_repaired, notify_reply, tell_channels
 from server.report_shapes import ReportOut, report_out
 from server.reports import parse_report_id
@@ -149,7 +155,7 @@ async def acknowledge(
     ctx: Context, user: User, report_id: str, body: Acknowledgement
 ) -> Written[ReportOut]:
     """``new -> acknowledged``: a supervisor has seen it and is on it."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     now = ctx.clock()
     return await _change(
         ctx,
@@ -165,13 +171,9 @@ async def acknowledge(
 
 async def assign(ctx: Context, user: User, report_id: str, body: Assignment) -> Written[ReportOut]:
     """``-> assigned`` to a technician of the report's site, who is told at once."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     technician = await User.get_or_none(username=body.assignee, is_active=True)
-    if (
-        technician is None
-        or technician.role != Role.TECHNICIAN
-        or report.site_id not in await technician.site_ids()
-    ):
+    if technician is None or not await may_be_assigned(technician, report):
         raise invalid(
             "assignee",
             Msg("{assignee!r} is not a technician of this site.", assignee=body.assignee),
@@ -205,7 +207,7 @@ async def publish_reply(
     ctx: Context, user: User, report_id: str, body: Reply
 ) -> Written[ReportOut]:
     """The approved wording, shown to everyone working on the incident; the guard is told."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     text = body.text.strip()
     if not text:
         raise invalid("text", "the reply is empty.")
@@ -227,9 +229,8 @@ async def mark_repaired(
     ctx: Context, user: User, report_id: str, body: Repair
 ) -> Written[ReportOut]:
     """``assigned -> repaired``, by the assignee, once a photo shows the result."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
-    if report.assignee_id != user.id:
-        raise ApiError(403, "forbidden", "Only the technician it is assigned to marks it repaired.")
+    report = await report_for(user, parse_report_id(report_id))
+    require_assignee(user, report)
     note = body.note.strip()
 
     def done(r: Report) -> bool:
@@ -266,11 +267,10 @@ async def mark_repaired(
 
 async def close(ctx: Context, user: User, report_id: str, body: Closure) -> Written[ReportOut]:
     """``acknowledged|repaired -> closed``: the incident is over."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     note = body.note.strip()
     waiver = (body.waive or "").strip()
-    if waiver and user.role != Role.ADMIN:
-        raise ApiError(403, "forbidden", "Only an admin may close with the review unfinished.")
+    require_waiver_by_admin(user, waiver)
     if not (report.status == S.CLOSED and report.closing_note == note):
         if report.status not in CLOSABLE:
             raise _not_now(report, N_("close"))  # the status first, then the review
@@ -299,7 +299,7 @@ async def close(ctx: Context, user: User, report_id: str, body: Closure) -> Writ
 
 async def reopen(ctx: Context, user: User, report_id: str, body: Reopening) -> Written[ReportOut]:
     """``closed ->`` the status it was closed from, with the reason recorded."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     reason = body.reason.strip()
     if report.status != S.CLOSED:
         last = await Event.filter(report_id=report.id).order_by("-id").first()

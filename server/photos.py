@@ -34,14 +34,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from server import imaging
+from server.access import report_for, require_open, require_photo_kind
 from server.context import Context
 from server.errors import ApiError
-from server.models import Event, Photo, PhotoKind, Report, Role, User
+from server.models import Event, Photo, PhotoKind, Report, User
 from server.photo_store import DISPLAY, THUMB, Opened
 from server.schemas import IN_RANGE, Shape, Time, Timestamp, Written
 
-# Besides the assignee, these may add repair photos (documenting a job themselves).
-SUPERVISING = {Role.SUPERVISOR, Role.ADMIN}
 # A photo taken more than this before the incident is marked. The guard gives
 # the incident's time by hand, often rounded or from memory, and camera
 # clocks drift by minutes: two hours spares those, while a photo from an
@@ -248,18 +247,13 @@ async def put_photo(
     of ``query.kind`` and with the metadata the phone read (see :func:`merged`)."""
     kind = query.kind
     rid, pid = parse_ids(report_id, photo_id)
-    report = await Report.seen_by(user, rid)
-    if kind != PhotoKind.EVIDENCE and not (
-        user.id == report.assignee_id or user.role in SUPERVISING
-    ):
-        raise ApiError(
-            403, "forbidden", "Repair photos come from the technician it is assigned to."
-        )
+    report = await report_for(user, rid)
+    require_photo_kind(user, report, kind)
     digest = hashlib.sha256(raw).hexdigest()
     existing = await Photo.get_or_none(id=pid)
     if existing is not None:
         return _resend(existing, report, digest, kind)
-    report.ensure_open()
+    require_open(report)
     budget = memory_budget(ctx.settings.photo_memory_mb)
     try:
         processed = await anyio.to_thread.run_sync(
@@ -330,7 +324,7 @@ async def photo_file(
     """One size of a photo, for someone who may see its report: looked for
     in the store only once its row is found, so nothing without a row is served."""
     rid, pid = parse_ids(report_id, photo_id)
-    await Report.seen_by(user, rid)
+    await report_for(user, rid)
     photo = await Photo.get_or_none(id=pid, report_id=rid)
     opened = None if photo is None else await ctx.photo_store.open(pid, variant)
     if opened is None:

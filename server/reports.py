@@ -22,7 +22,15 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from server.auth import require_site
+from server.access import (
+    report_for,
+    reports_visible_to,
+    require_open,
+    require_reporter,
+    require_resender,
+    require_site,
+    sees_every_site,
+)
 from server.context import Context
 from server.errors import ApiError, Msg, invalid
 from server.models import (
@@ -31,7 +39,6 @@ from server.models import (
     Report,
     ReportStatus,
     ReportStep,
-    Role,
     Severity,
     Site,
     User,
@@ -166,15 +173,6 @@ def _check_steps(steps: list[StepIn], handling_count: int, now: datetime) -> Non
         check_recent(step.checked_at, f"steps.{i}.checked_at", now)
 
 
-def _may_tick(report: Report, user: User) -> None:
-    """Steps are the reporter's record of what they did on the spot: only
-    they tick them, whoever else may see or follow up the report."""
-    if report.reporter_id != user.id:
-        raise ApiError(
-            403, "forbidden", "Only the person who reported this incident ticks its steps."
-        )
-
-
 def content_hash(body: ReportIn, severity: Severity) -> str:
     """A hash of what the guard entered: the identity of a report's content."""
     loc = body.location
@@ -193,7 +191,7 @@ def content_hash(body: ReportIn, severity: Severity) -> str:
 
 async def _site_for_report(user: User, code: str) -> Site:
     """The site a report is for: one query in the usual case of a member."""
-    if user.role != Role.ADMIN:
+    if not sees_every_site(user):
         site = await user.sites.filter(code=code).first()
         if site is not None:
             return site
@@ -251,7 +249,7 @@ async def _merge_steps(report: Report, steps: list[StepIn], user: User) -> bool:
             )
     if not new and not again:
         return False
-    report.ensure_open()
+    require_open(report)
     try:
         async with in_transaction():
             for found, step in again:
@@ -388,12 +386,7 @@ async def _alerted(report: Report) -> AlertedOut:
 async def _resend(
     ctx: Context, existing: Report, user: User, digest: str, steps: list[StepIn]
 ) -> Written[ReportOut]:
-    if not await existing.is_visible_to(user):
-        raise ApiError(403, "forbidden", "This report id belongs to a report you may not see.")
-    if existing.reporter_id != user.id:
-        # A resend comes from the reporter's phone; from anyone else it would
-        # record the steps in their name.
-        raise ApiError(403, "forbidden", "This report id belongs to a report someone else sent.")
+    await require_resender(user, existing)
     if existing.content_hash != digest:
         raise ApiError(409, "conflict", "A different report was already sent with this id.")
     await _merge_steps(existing, steps, user)
@@ -405,8 +398,8 @@ async def tick_step(
 ) -> Written[ReportOut]:
     """Record one handling step ticked after the report was sent, by its
     reporter, until the incident is closed (a resend after that is still 200)."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
-    _may_tick(report, user)
+    report = await report_for(user, parse_report_id(report_id))
+    require_reporter(user, report)
     incident = ctx.library.incident(report.incident_type)
     _check_index(index, len(incident.handling) if incident else 0, "index")
     check_recent(body.checked_at, "checked_at", ctx.clock())
@@ -424,15 +417,15 @@ async def untick_step(
     is closed. The tick is kept as evidence, the untick recorded beside it and
     in the timeline. Idempotent: a step not ticked (never, or unticked
     already), or ticked again after ``at``, is answered unchanged (200)."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
-    _may_tick(report, user)
+    report = await report_for(user, parse_report_id(report_id))
+    require_reporter(user, report)
     incident = ctx.library.incident(report.incident_type)
     _check_index(index, len(incident.handling) if incident else 0, "index")
     check_recent(query.at, "at", ctx.clock())
     found = await ReportStep.get_or_none(report_id=report.id, step_index=index)
     if found is None or not found.ticked or found.checked_at > query.at:
         return await report_out(report, ctx.today())
-    report.ensure_open()
+    require_open(report)
     async with in_transaction():
         # Only the tick this untick saw: a re-tick meanwhile stands.
         changed = await ReportStep.filter(id=found.id, checked_at=found.checked_at).update(
@@ -458,7 +451,7 @@ async def untick_step(
 
 
 async def get_report(ctx: Context, user: User, report_id: str) -> ReportOut:
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     return await report_out(report, ctx.today())
 
 
@@ -497,7 +490,7 @@ async def filter_reports(user: User, query: ReportFilter) -> QuerySet[Report]:
     """The reports ``user`` may see that match ``query``: what the list pages
     through and the export writes out. A site the user does not belong to is
     403, an unknown one 422, raised here before anything is answered."""
-    qs = await Report.visible_to(user)
+    qs = await reports_visible_to(user)
     if query.status:
         qs = qs.filter(status=query.status)
     if query.severity:

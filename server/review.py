@@ -22,6 +22,13 @@ from pydantic import BaseModel, Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from server.access import (
+    may_own_action,
+    report_for,
+    require_not_owner,
+    require_open,
+    require_owner,
+)
 from server.context import Context
 from server.errors import N_, ApiError, Joined, Msg, invalid
 from server.models import (
@@ -31,7 +38,6 @@ from server.models import (
     Event,
     Photo,
     Report,
-    Role,
     Site,
     User,
     Verdict,
@@ -85,7 +91,7 @@ async def answer_analysis(
     ctx: Context, user: User, report_id: str, index: int, body: AnalysisIn
 ) -> Written[ReportOut]:
     """Answer 分析 item ``index`` of the report's playbook."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     incident = ctx.library.incident(report.incident_type)
     count = len(incident.analysis) if incident else 0
     if index >= count:
@@ -96,7 +102,7 @@ async def answer_analysis(
     note = body.note.strip()
     if body.verdict == Verdict.GAP and not note:
         raise invalid("note", "a gap needs a note saying what fell short.")
-    report.ensure_open()
+    require_open(report)
     found = await AnalysisAnswer.get_or_none(report_id=report.id, item_index=index)
     if found is not None and (found.verdict, found.note) == (body.verdict, note):
         return Written(await report_out(report, ctx.today()))
@@ -141,7 +147,7 @@ async def _action_of(report: Report, action_id: uuid.UUID) -> CorrectiveAction:
 async def _member(report: Report, username: str) -> User:
     """The owner named: an active user of the report's site (or an admin)."""
     owner = await User.get_or_none(username=username, is_active=True)
-    if owner is None or (owner.role != Role.ADMIN and report.site_id not in await owner.site_ids()):
+    if owner is None or not await may_own_action(owner, report):
         raise invalid("owner", Msg("{username!r} is not a member of this site.", username=username))
     return owner
 
@@ -164,7 +170,7 @@ async def put_action(
     ctx: Context, user: User, report_id: str, action_id: str, body: ActionIn
 ) -> Written[ReportOut]:
     """Create the action under the client's id, or change it while it is open."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     aid = _action_id(action_id)
     incident = ctx.library.incident(report.incident_type)
     count = len(incident.improvement) if incident else 0
@@ -177,7 +183,7 @@ async def put_action(
     description = body.description.strip()
     if not description:
         raise invalid("description", "say what is to be done.")
-    report.ensure_open()
+    require_open(report)
     wanted = (description, owner.id, body.due, body.item)
     found = await CorrectiveAction.get_or_none(id=aid)
     if found is not None:
@@ -232,10 +238,9 @@ async def mark_done(
     ctx: Context, user: User, report_id: str, action_id: str, body: DoneIn
 ) -> Written[ReportOut]:
     """``open -> done``, by the action's owner."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     action = await _action_of(report, _action_id(action_id))
-    if action.owner_id != user.id:
-        raise ApiError(403, "forbidden", "Only the action's owner marks it done.")
+    require_owner(user, action)
     note = body.note.strip()
     photos = [str(p) for p in body.photos]
     if action.status != ActionStatus.OPEN:
@@ -244,7 +249,7 @@ async def mark_done(
         raise ApiError(
             409, "wrong_status", Msg("The action is {status} already.", status=action.status.value)
         )
-    report.ensure_open()
+    require_open(report)
     ours = {str(p) for p in await Photo.filter(report_id=report.id).values_list("id", flat=True)}
     for i, photo in enumerate(photos):
         if photo not in ours:
@@ -265,12 +270,9 @@ async def check(
 ) -> Written[ReportOut]:
     """The re-check of a done action, by someone other than its owner: passed
     -> verified; failed -> open again, and the owner is told."""
-    report = await Report.seen_by(user, parse_report_id(report_id))
+    report = await report_for(user, parse_report_id(report_id))
     action = await _action_of(report, _action_id(action_id))
-    if action.owner_id == user.id:
-        raise ApiError(
-            403, "forbidden", "The re-check is by someone other than the action's owner."
-        )
+    require_not_owner(user, action)
     note = body.note.strip()
     if not body.passed and not note:
         raise invalid("note", "a failed re-check says what is still wrong.")
@@ -285,7 +287,7 @@ async def check(
                 status=action.status.value,
             ),
         )
-    report.ensure_open()
+    require_open(report)
     queued = 0
     async with in_transaction():
         moved = await CorrectiveAction.filter(id=action.id, status=ActionStatus.DONE).update(

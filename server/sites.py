@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from tortoise.transactions import in_transaction
 
 from server import audit
-from server.auth import require_site
+from server.access import require_site, sites_visible_to
 from server.context import Context
 from server.errors import ApiError, Msg, invalid
 from server.models import ContactKind, Role, Site, SiteContact, User
@@ -41,8 +41,12 @@ class SiteOut(Shape):
 
 async def list_sites(user: User) -> SiteList:
     """The sites ``user`` belongs to (every site, for an admin)."""
-    query = Site.all() if user.role == Role.ADMIN else user.sites.all()
-    return SiteList(sites=[SiteRef.of(s) for s in await query.order_by("code")])
+    return SiteList(sites=[SiteRef.of(s) for s in await visible_sites(user)])
+
+
+async def visible_sites(user: User) -> list[Site]:
+    """The sites ``user`` belongs to (every site, for an admin), by code."""
+    return list(await sites_visible_to(user).order_by("code"))
 
 
 async def get_site(user: User, code: str) -> SiteOut:

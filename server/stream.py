@@ -30,6 +30,7 @@ from sse_starlette import ServerSentEvent
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
+from server.access import reports_visible_to
 from server.errors import invalid
 from server.models import Event, Report, User
 from server.report_shapes import RELATED, EventOut, ReportSummary, summary_fields
@@ -190,7 +191,7 @@ async def follow(
     # The id here makes a reconnect start from this point even when the
     # stream is lost before its first event.
     yield ServerSentEvent(id=str(checked), retry=RETRY_MS)
-    visible = await Report.visible_to(user)
+    visible = await reports_visible_to(user)
     next_check = time.monotonic() + recheck
     stopping = asyncio.ensure_future(stop.wait()) if stop else None
     try:
@@ -215,7 +216,7 @@ async def follow(
                     or fresh.session_version != user.session_version
                 ):
                     return
-                user, visible = fresh, await Report.visible_to(fresh)
+                user, visible = fresh, await reports_visible_to(fresh)
                 next_check = time.monotonic() + recheck
     finally:
         if stopping:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from tortoise.transactions import in_transaction
 
 from server import audit
-from server.auth import Logins, require_site
+from server.access import require_not_own_lockout, require_site, users_visible_to
+from server.auth import Logins
 from server.errors import ApiError, Msg, invalid
 from server.models import Role, Site, User
 from server.passwords import generate_password, hash_password
@@ -134,15 +135,14 @@ async def admin_out(user: User) -> UserAdminOut:
 
 async def list_users(viewer: User, site: str | None) -> UserList:
     """Everyone (admins), or the staff of the viewer's sites (supervisors, read-only)."""
-    query = User.all()
     if site:
         found = await Site.get_or_none(code=site)
         if found is None:
             raise invalid("site", Msg("no site {site!r}.", site=site), code="unknown_site")
         await require_site(viewer, found)
-        query = query.filter(sites__id=found.id)
-    elif viewer.role != Role.ADMIN:
-        query = query.filter(sites__id__in=await viewer.site_ids())
+        query = User.filter(sites__id=found.id)
+    else:
+        query = await users_visible_to(viewer)
     people = await query.distinct().order_by("username").prefetch_related("sites")
     return UserList(users=[_admin_view(u, list(u.sites)) for u in people])
 
@@ -192,8 +192,7 @@ async def put_user(
             )
         out = UserWritten(user=await admin_out(user), password=password if made_up else None)
         return Written(out, created=True)
-    if actor is not None and found.id == actor.id and (not body.active or body.role != found.role):
-        raise invalid("active" if not body.active else "role", "not for your own account.")
+    require_not_own_lockout(actor, found, body.active, body.role)
     before = {
         "name": found.display_name,
         "role": found.role.value,

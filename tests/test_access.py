@@ -50,8 +50,9 @@ from starlette.routing import Mount, Route
 from tortoise import Tortoise
 from tortoise.expressions import Subquery
 
+from server.access import reports_visible_to
 from server.api import ApiRoute
-from server.models import Event, Report, Role, User
+from server.models import Event, Role, User
 from server.settings import Settings
 from tests.conftest import CSRF, PASSWORD, api_client, make_user
 from tests.routes.test_reports import lift_id
@@ -694,7 +695,7 @@ async def last_event_for(username: str | None) -> int | None:
     if username is None:
         return None
     user = await User.get(username=username)
-    visible = await Report.visible_to(user)
+    visible = await reports_visible_to(user)
     newest = (
         await Event.filter(report_id__in=Subquery(visible.values("id"))).order_by("-id").first()
     )

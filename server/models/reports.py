@@ -11,13 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
-from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
-from tortoise.queryset import QuerySet
 
-from server.errors import ApiError
-from server.models.people import Role, Site, User
-from server.models.review import CorrectiveAction
+from server.models.people import Site, User
 
 
 class Severity(StrEnum):
@@ -103,48 +99,6 @@ class Report(Model):
     class Meta:
         table = "report"
         indexes = (("site_id", "received_at"),)
-
-    @classmethod
-    async def visible_to(cls, user: User) -> QuerySet[Report]:
-        """The reports ``user`` may see: own ones, assigned ones, or their sites'."""
-        if user.role == Role.ADMIN:
-            return cls.all()
-        if user.role == Role.SUPERVISOR:
-            return cls.filter(site_id__in=await user.site_ids())
-        # Others see what they reported, what they repair, and where they own
-        # a corrective action.
-        owned = Q(id__in=Subquery(CorrectiveAction.filter(owner_id=user.id).values("report_id")))
-        if user.role == Role.TECHNICIAN:
-            return cls.filter(Q(reporter_id=user.id) | Q(assignee_id=user.id) | owned)
-        return cls.filter(Q(reporter_id=user.id) | owned)
-
-    @classmethod
-    async def seen_by(cls, user: User, report_id: uuid.UUID) -> Report:
-        """The report, or 404 if there is none, 403 if ``user`` may not see it."""
-        report = await cls.get_or_none(id=report_id)
-        if report is None:
-            raise ApiError(404, "not_found", "No such report.")
-        if not await report.is_visible_to(user):
-            raise ApiError(403, "forbidden", "This report is not yours to see.")
-        return report
-
-    def ensure_open(self) -> None:
-        """409 once the incident is closed: nothing new is added to a closed record."""
-        if self.status == ReportStatus.CLOSED:
-            raise ApiError(
-                409, "closed", "This incident is closed: nothing more can be added to it."
-            )
-
-    async def is_visible_to(self, user: User) -> bool:
-        if user.role == Role.ADMIN:
-            return True
-        if user.role == Role.SUPERVISOR:
-            return self.site_id in await user.site_ids()
-        if self.reporter_id == user.id:
-            return True
-        if user.role == Role.TECHNICIAN and self.assignee_id == user.id:
-            return True
-        return await CorrectiveAction.exists(report_id=self.id, owner_id=user.id)
 
 
 class ReportStep(Model):

@@ -22,9 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, users
-from server.auth import ROLE_NAMES, require_site
+from server.access import administers, require_page_role, require_site
 from server.channels import ChannelOut, channels_of
-from server.errors import N_, ApiError, Joined, Msg
+from server.errors import N_, ApiError, Msg
 from server.models import (
     AdminLog,
     AlertChannel,
@@ -37,7 +37,7 @@ from server.models import (
     SiteContact,
     User,
 )
-from server.sites import contacts_of
+from server.sites import contacts_of, visible_sites
 from server.templating import render
 
 MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -60,9 +60,7 @@ def _for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Respons
             if user is None:
                 path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-            if user.role not in roles:
-                who = Joined((Msg(ROLE_NAMES[r]) for r in roles), N_(" and "))
-                raise ApiError(403, "forbidden", Msg("This page is for {who} only.", who=who))
+            require_page_role(user, roles)
             return await handler(request, user)
 
         return endpoint
@@ -70,16 +68,11 @@ def _for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Respons
     return wrap
 
 
-async def _visible_sites(user: User) -> list[Site]:
-    query = Site.all() if user.role == Role.ADMIN else user.sites.all()
-    return list(await query.order_by("code"))
-
-
 @_for(*MANAGERS)
 async def people(request: Request, user: User) -> Response:
     """Everyone (admins, with the form to add a person), or the staff of a
     supervisor's sites (read-only); filtered by one site."""
-    sites = await _visible_sites(user)
+    sites = await visible_sites(user)
     # An unknown or foreign site in the address shows everyone visible, not an error.
     wanted = request.query_params.get("site") or None
     site = wanted if wanted in {s.code for s in sites} else None
@@ -90,7 +83,7 @@ async def people(request: Request, user: User) -> Response:
         people=listed.users,
         sites=sites,
         site=site,
-        editing=user.role == Role.ADMIN,
+        editing=administers(user),
     )
 
 
@@ -110,7 +103,7 @@ async def person(request: Request, user: User) -> Response:
         request,
         "admin_person.html",
         person=await users.admin_out(found),
-        sites=await _visible_sites(user),
+        sites=await visible_sites(user),
         me=found.id == user.id,
         history=history,
     )
@@ -120,7 +113,7 @@ async def person(request: Request, user: User) -> Response:
 async def site_list(request: Request, user: User) -> Response:
     """Every site with its staff and contacts counted (admins, who add one
     here), or a supervisor's own sites."""
-    sites = await _visible_sites(user)
+    sites = await visible_sites(user)
     ids = [s.id for s in sites]
     # values_list(flat=True) gives bare values; tortoise types them as tuples.
     contacts = Counter(
@@ -135,7 +128,7 @@ async def site_list(request: Request, user: User) -> Response:
         sites=sites,
         contacts=contacts,
         staff=staff,
-        editing=user.role == Role.ADMIN,
+        editing=administers(user),
     )
 
 
@@ -163,7 +156,7 @@ async def site_page(request: Request, user: User) -> Response:
         channels=[ChannelOut.of(c, site) for c in await channels_of(site)],
         staff=await site.users.all().order_by("-is_active", "username"),
         library=request.app.state.playbooks,
-        editing=user.role == Role.ADMIN,
+        editing=administers(user),
     )
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from babel.dates import format_date, format_skeleton
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server import charts, dashboard
+from server.access import require_dashboard
 from server.errors import ApiError, Msg
-from server.models import Role
 from server.templating import render
 
 # The ranges offered as one tap each; any 1 to MAX_MONTHS may be asked for.
@@ -42,8 +41,7 @@ async def dashboard_page(request: Request) -> Response:
     user = request.state.user
     if user is None:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise HTTPException(403, "The dashboard is for supervisors and admins.")
+    require_dashboard(user)
     months = _months(request)
     ctx = request.app.state.context
     data = await dashboard.build(ctx, user, months)

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.models import PhotoKind, Report
+from server.access import report_for
+from server.models import PhotoKind
 from server.photos import check as photo_check
 from server.report_shapes import load_record, load_review
 from server.templating import render
@@ -27,7 +28,7 @@ async def print_page(request: Request) -> Response:
         report_id = uuid.UUID(request.path_params["report_id"])
     except ValueError:
         raise HTTPException(404, "No such report.") from None
-    report = await Report.seen_by(user, report_id)
+    report = await report_for(user, report_id)
     events, photos = await load_record(report)
     answers, actions = await load_review(report)
     await report.fetch_related("closed_by")

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from server.access import report_for, reports_visible_to, supervises
 from server.models import (
     ActionStatus,
     CorrectiveAction,
@@ -63,7 +64,7 @@ async def home(request: Request) -> Response:
     if user is None:
         return RedirectResponse("/login", status_code=303)
     request.state.open_actions = await open_actions(user)
-    if user.role in (Role.SUPERVISOR, Role.ADMIN):
+    if supervises(user):
         return await inbox(request, user)
     if user.role == Role.TECHNICIAN:
         return await jobs(request, user)
@@ -112,7 +113,7 @@ async def inbox(request: Request, user: User) -> Response:
     """The site's incidents, unacknowledged on top, then newest first."""
     query = _filters(request)
     sites = await (Site.all() if user.role == Role.ADMIN else user.sites.all()).order_by("code")
-    reports = await Report.visible_to(user)
+    reports = await reports_visible_to(user)
     if query.status == "open":
         reports = reports.exclude(status=ReportStatus.CLOSED)
     elif query.status != "all":
@@ -205,7 +206,7 @@ async def my_reports(request: Request) -> Response:
     if user is None:
         return _login_redirect(request)
     reports = (
-        await (await Report.visible_to(user))
+        await (await reports_visible_to(user))
         .order_by("-received_at", "-id")
         .limit(100)
         .prefetch_related("site", "reporter")
@@ -221,13 +222,13 @@ async def report_detail(request: Request) -> Response:
         report_id = uuid.UUID(request.path_params["report_id"])
     except ValueError:
         raise HTTPException(404, "No such report.") from None
-    report = await Report.seen_by(user, report_id)
+    report = await report_for(user, report_id)
     ctx = request.app.state.context
     events, photos = await load_record(report)
     answers, actions = await load_review(report)
     incident = request.app.state.playbooks.incident(report.incident_type)
     ticks = {s.step_index: s for s in report.steps if s.ticked}  # unticked: not done
-    supervising = user.role in (Role.SUPERVISOR, Role.ADMIN)
+    supervising = supervises(user)
     staff = (
         await User.filter(is_active=True, sites__id=report.site_id).order_by(
             "display_name", "username"
