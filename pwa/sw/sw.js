@@ -1,3 +1,4 @@
+// @ts-check
 // Onsite service worker: the events, wired to the modules that do the work.
 //   precache.js     what the phone keeps offline, and when it is fetched
 //   strategies.js   how each request is answered (network-first, cache-first)
@@ -12,29 +13,32 @@ import { showPush, openFromNotification, resubscribe } from "/static/js/sw/notif
 import { sync } from "/static/js/outbox/queue.js?v=__BUILD__";
 
 const VERSION = "__BUILD__";
+// This module runs in a ServiceWorkerGlobalScope; tsc's webworker lib types
+// ``self`` as any worker's, so it is named here with the worker's own type.
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
-self.addEventListener("install", (event) => {
+sw.addEventListener("install", (event) => {
   // The first worker takes over at once; a newer one waits for the pages to
   // say when (the guard is idle, or tapped "update"), see app.js.
   event.waitUntil(install(VERSION).then(() => {
-    if (!self.registration.active) return self.skipWaiting();
+    if (!sw.registration.active) return sw.skipWaiting();
   }));
 });
 
-self.addEventListener("activate", (event) => {
-  event.waitUntil(activate(VERSION).then(() => self.clients.claim()));
+sw.addEventListener("activate", (event) => {
+  event.waitUntil(activate(VERSION).then(() => sw.clients.claim()));
 });
 
-self.addEventListener("fetch", (event) => {
+sw.addEventListener("fetch", (event) => {
   const answer = respond(event.request, VERSION);
   if (answer) event.respondWith(answer);
 });
 
-self.addEventListener("message", (event) => {
+sw.addEventListener("message", (event) => {
   const data = event.data || {};
-  const reply = (message) => event.source?.postMessage(message);
+  const reply = (/** @type {object} */ message) => event.source?.postMessage(message);
   if (data.type === "version") reply({ type: "version", version: VERSION });
-  if (data.type === "skip-waiting") self.skipWaiting();
+  if (data.type === "skip-waiting") sw.skipWaiting();
   if (data.type === "warm") {
     const lang = normalise(data.lang); // the asking page's: kept in it
     event.waitUntil(warm(VERSION, null, lang).then((n) => reply({ type: "warmed", pages: n, version: VERSION, lang })));
@@ -44,13 +48,13 @@ self.addEventListener("message", (event) => {
 
 // Background Sync, where the browser has it: the outbox is sent even when no
 // page is open. A retryable failure throws, so the browser tries again later.
-self.addEventListener("sync", (event) => {
+sw.addEventListener("sync", (event) => {
   if (event.tag !== "outbox") return;
   event.waitUntil(sync({ force: true }).then((result) => {
     if (result.retry) throw new Error("outbox: will retry");
   }));
 });
 
-self.addEventListener("push", (event) => event.waitUntil(showPush(event)));
-self.addEventListener("notificationclick", (event) => event.waitUntil(openFromNotification(event)));
-self.addEventListener("pushsubscriptionchange", (event) => event.waitUntil(resubscribe(event)));
+sw.addEventListener("push", (event) => event.waitUntil(showPush(event)));
+sw.addEventListener("notificationclick", (event) => event.waitUntil(openFromNotification(event)));
+sw.addEventListener("pushsubscriptionchange", (event) => event.waitUntil(resubscribe(event)));

@@ -1,3 +1,4 @@
+// @ts-check
 // The sync: sends what waits in the outbox, one report at a time, the text
 // first (so supervisors are told at once), then steps ticked after sending,
 // then the photos one by one, then the item's small JSON writes in order
@@ -16,24 +17,59 @@
 //                       failed with the server's message and kept until the
 //                       guard deletes it (or tries again)
 import * as store from "./store.js";
+import { backoff, postponed, progressed, settled } from "./settle.js";
+
+// The backoff (settle.js) is part of what the sync offers: sync({backoff}).
+export { backoff };
+/** @typedef {import("./store.js").OutboxItem} OutboxItem */
+/** @typedef {import("./store.js").OutboxPhoto} OutboxPhoto */
+
+/**
+ * What a request came to (call), the sending of one report (sendItem), or
+ * the question of who is logged in (whoAmI): one of these, told apart by
+ * the flag that is set (the others are absent).
+ * @typedef {{ok: true} & Unset<"auth" | "retry" | "failed">} Done
+ * @typedef {Done & {response: Response}} Took
+ * @typedef {Done & {user: {id: number}}} Me
+ * @typedef {{auth: true} & Unset<"ok" | "retry" | "failed">} LoginNeeded
+ * @typedef {{retry: true} & import("./settle.js").Retry & Unset<"ok" | "auth" | "failed">} Later
+ * @typedef {{failed: true, status: number, message: string} & Unset<"ok" | "auth" | "retry" | "offline" | "after">} Refused
+ * @typedef {LoginNeeded | Later | Refused} NotDone
+ */
+/**
+ * @template {string} K
+ * @typedef {{[P in K]?: undefined}} Unset
+ */
+/**
+ * What a sync came to: how many reports went (and how many wait when
+ * nothing was due), or why it stopped.
+ * @typedef {object} SyncResult
+ * @property {number} [sent]
+ * @property {number} [waiting]
+ * @property {boolean} [retry] the network or the server is down: later
+ * @property {boolean} [offline] the browser says there is no network at all
+ * @property {boolean} [auth] the guard must log in
+ * @property {string} [error] the sync itself threw
+ */
+/**
+ * @typedef {object} SyncOptions
+ * @property {boolean} [force] ignore the backoff of waiting items
+ * @property {((progress: {id: string, photo: number, photos: number}) => void) | null} [progress]
+ * @property {(attempts: number) => number} [backoff] the delay after a failed try, in ms
+ */
 
 const LOCK = "onsite-outbox-sync";
 const HEADERS = { "X-Requested-With": "onsite" };
-const MAX_BACKOFF_S = 300;
-
-// Jittered exponential backoff: 2, 4, 8 ... seconds, up to five minutes, each
-// somewhere between half and one and a half times that, so phones that lost
-// the same mast do not all come back in the same second. The random source
-// is passed in (and the whole function to sync()) so a test can pin it.
-export function backoff(attempts, random = Math.random) {
-  const base = Math.min(MAX_BACKOFF_S, 2 ** Math.max(1, attempts));
-  return Math.round(base * (0.5 + random()) * 1000);
-}
 
 // The browser says there is no network at all (airplane mode, a basement).
 // onLine true proves little (a captive portal, one bar), but false is sure.
 const offline = () => navigator.onLine === false;
 
+/**
+ * @param {string} url
+ * @param {RequestInit} init
+ * @returns {Promise<Took | NotDone>}
+ */
 async function call(url, init) {
   let response;
   try {
@@ -53,26 +89,22 @@ async function call(url, init) {
   return { failed: true, status: response.status, message };
 }
 
+// Try again later (settle.js postponed): after a backoff, or once there is
+// a network at all.
+/**
+ * @param {OutboxItem} item
+ * @param {import("./settle.js").Retry} outcome
+ * @param {(attempts: number) => number} delay
+ */
 async function retryLater(item, outcome, delay) {
-  await store.update(item.id, (it) => {
-    it.state = "waiting";
-    it.error = outcome.message === "network" ? null : outcome.message;
-    // A try with no network says nothing about the server: were it counted,
-    // minutes in a basement would leave a report waiting minutes more once
-    // the signal is back. The "online" event (or Background Sync) sends then.
-    if (outcome.offline) return;
-    it.attempts += 1;
-    it.next_at = Date.now() + (outcome.after ?? delay(it.attempts));
-  });
+  await store.update(item.id, (it) => postponed(it, outcome, delay));
 }
 
-// The server took something: the way there works, so the backoff starts over
-// and one later cut-off costs seconds, not the minutes earned before.
-function progressed(it) {
-  it.attempts = 0;
-  it.error = null;
-}
-
+/**
+ * @param {OutboxItem} item
+ * @param {SyncOptions["progress"]} progress
+ * @returns {Promise<Done | NotDone>}
+ */
 async function sendItem(item, progress) {
   if (!item.text_sent) {
     const outcome = await call(`/api/reports/${item.id}`, {
@@ -83,12 +115,13 @@ async function sendItem(item, progress) {
     if (!outcome.ok) return outcome;
     // Who the server alerted (supervisors, work groups): the sent screen says so.
     const answer = await outcome.response.json().catch(() => null);
-    item = await store.update(item.id, (it) => {
+    const updated = await store.update(item.id, (it) => {
       it.text_sent = true;
       if (answer?.alerted) it.alerted = answer.alerted;
       progressed(it);
     });
-    if (!item) return { ok: true }; // deleted meanwhile
+    if (!updated) return { ok: true }; // deleted meanwhile
+    item = updated;
   }
   // Steps ticked (or unticked) after sending: small, and the evidence trail,
   // so before photos; in the order they were made, each found by its place.
@@ -107,7 +140,8 @@ async function sendItem(item, progress) {
     const file = await store.blob(photo.id);
     if (!file) { // cannot happen unless storage was cleared: say so, never hide it
       await store.update(item.id, (it) => {
-        Object.assign(it.photos.find((p) => p.id === photo.id), { state: "failed", error: "missing" });
+        const kept = it.photos.find((p) => p.id === photo.id);
+        if (kept) Object.assign(kept, { state: "failed", error: "missing" });
       });
       continue;
     }
@@ -120,7 +154,8 @@ async function sendItem(item, progress) {
       await store.photoSent(item.id, photo.id, progressed);
     } else if (outcome.failed) {
       await store.update(item.id, (it) => {
-        Object.assign(it.photos.find((p) => p.id === photo.id), { state: "failed", error: outcome.message });
+        const kept = it.photos.find((p) => p.id === photo.id);
+        if (kept) Object.assign(kept, { state: "failed", error: outcome.message });
       });
     } else {
       return outcome;
@@ -137,10 +172,11 @@ async function sendItem(item, progress) {
 
 // A photo's kind and what its EXIF said (photo.js readMeta), as the upload's
 // query: the file sent is re-encoded, without its EXIF.
+/** @param {OutboxPhoto} photo */
 function photoQuery(photo) {
   const query = new URLSearchParams();
   if (photo.kind) query.set("kind", photo.kind);
-  for (const key of ["taken_at", "lat", "lon", "camera"]) {
+  for (const key of /** @type {const} */ (["taken_at", "lat", "lon", "camera"])) {
     if (photo.meta?.[key] != null && photo.meta[key] !== "") query.set(key, String(photo.meta[key]));
   }
   const text = query.toString();
@@ -151,6 +187,13 @@ function photoQuery(photo) {
 // with no body) and record the answer on the part ``find`` picks out of the
 // stored item. Answers null to go on (sent, or failed with the server's
 // reason), or the outcome that stops the pass (401, retry).
+/**
+ * @param {OutboxItem} item
+ * @param {string} url
+ * @param {unknown} body
+ * @param {(item: OutboxItem) => import("./store.js").OutboxTick | import("./store.js").OutboxWrite | undefined} find
+ * @returns {Promise<NotDone | null>}
+ */
 async function putJson(item, url, body, find, method = "PUT") {
   const outcome = await call(url, body == null ? { method } : {
     method,
@@ -167,23 +210,7 @@ async function putJson(item, url, body, find, method = "PUT") {
   return null;
 }
 
-function settled(item) {
-  const parts = [...item.photos, ...(item.ticks || []), ...(item.writes || [])];
-  const failed = parts.find((p) => p.state === "failed");
-  if (parts.some((p) => p.state === "waiting")) {
-    // Added (a step ticked, a photo taken) while this pass ran: the next
-    // pass sends it, even if another part failed meanwhile.
-    Object.assign(item, { state: "waiting", next_at: 0, error: null });
-  } else if (failed) {
-    item.state = "failed";
-    item.error = failed.error;
-  } else {
-    item.state = "sent";
-    item.sent_at = new Date().toISOString();
-    item.error = null;
-  }
-}
-
+/** @returns {Promise<Me | NotDone>} */
 async function whoAmI() {
   const outcome = await call("/api/me", { method: "GET" });
   if (!outcome.ok) return outcome;
@@ -193,6 +220,10 @@ async function whoAmI() {
 // One pass over the outbox. ``force`` ignores the backoff of waiting items
 // (the network just came back, or the guard tapped "send now"); ``backoff``
 // gives the delay after a failed try from the item's count of them.
+/**
+ * @param {SyncOptions} [options]
+ * @returns {Promise<SyncResult>}
+ */
 async function pass({ force = false, progress = null, backoff: delay = backoff } = {}) {
   await store.prune();
   const now = Date.now();
@@ -236,18 +267,25 @@ async function pass({ force = false, progress = null, backoff: delay = backoff }
   return { sent };
 }
 
+/** @type {Promise<SyncResult> | null} */
 let running = null;
+/** @type {SyncOptions | null} */
 let again = null;
 
 // Run a sync; at most one per tab or worker at a time, and one across all of
 // them (a Web Lock). Calls made while one runs are folded into one more pass.
+/**
+ * @param {SyncOptions} [options]
+ * @returns {Promise<SyncResult>}
+ */
 export function sync(options = {}) {
   if (running) {
     again = { ...(again || {}), ...options, force: Boolean(again?.force || options.force) };
     return running;
   }
   const locked = () => pass(options).finally(() => {});
-  running = (navigator.locks ? navigator.locks.request(LOCK, locked) : locked())
+  // (TypeScript's lib types request() as a promise of the callback's promise.)
+  running = (navigator.locks ? /** @type {Promise<SyncResult>} */ (navigator.locks.request(LOCK, locked)) : locked())
     .catch((error) => ({ retry: true, error: String(error) }))
     .finally(() => {
       running = null;
@@ -262,6 +300,10 @@ export function sync(options = {}) {
 
 // When the next waiting report of ``user`` is due, for a timer (null if
 // none waits). Reports of another user wait for that user's login instead.
+/**
+ * @param {number} user
+ * @returns {Promise<number | null>} ms since the epoch
+ */
 export async function nextDue(user) {
   const waiting = (await store.open()).filter((it) => it.state !== "failed" && it.user === user);
   if (!waiting.length) return null;

@@ -1,8 +1,28 @@
+// @ts-check
 // Push notifications: show them, open the report on a tap, and subscribe
 // again when the push service rotates the subscription.
 
 const HEADERS = { "X-Requested-With": "onsite", "Content-Type": "application/json" };
 
+// A ServiceWorkerGlobalScope (see sw.js), typed as one.
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
+/**
+ * What the server pushes (its alert payloads). All of it is optional: a
+ * push from an older server or another sender may say less.
+ * @typedef {object} Push
+ * @property {string} [title]
+ * @property {string} [body]
+ * @property {string} [url]
+ * @property {string} [kind]
+ * @property {string} [severity]
+ * @property {string | null} [report_id]
+ */
+
+/**
+ * @param {PushEvent} event
+ * @returns {Push}
+ */
 function read(event) {
   if (!event.data) return {};
   try {
@@ -12,13 +32,14 @@ function read(event) {
   }
 }
 
+/** @param {PushEvent} event */
 export function showPush(event) {
   const data = read(event);
   const critical = data.severity === "critical";
   // One notification per report: a newer alert for the same report replaces
   // the older one instead of piling up.
   const tag = data.report_id ? `report-${data.report_id}` : data.kind || "onsite";
-  return self.registration.showNotification(data.title || "Onsite", {
+  return sw.registration.showNotification(data.title || "Onsite", {
     body: data.body || "",
     icon: "/static/icons/icon-192.png",
     badge: "/static/icons/badge-96.png",
@@ -31,10 +52,11 @@ export function showPush(event) {
   });
 }
 
+/** @param {NotificationEvent} event */
 export async function openFromNotification(event) {
   event.notification.close();
-  const target = new URL(event.notification.data?.url || "/", self.location.origin).href;
-  const windows = await self.clients.matchAll({ type: "window" });
+  const target = new URL(event.notification.data?.url || "/", sw.location.origin).href;
+  const windows = await sw.clients.matchAll({ type: "window" });
   const already = windows.find((w) => w.url === target);
   if (already) return already.focus();
   if (windows.length) {
@@ -44,13 +66,14 @@ export async function openFromNotification(event) {
     const moved = await client.navigate(target).catch(() => null);
     if (moved) return moved.focus().catch(() => moved);
   }
-  return self.clients.openWindow(target);
+  return sw.clients.openWindow(target);
 }
 
+/** @param {PushSubscriptionChangeEvent} event */
 export async function resubscribe(event) {
   const { public_key: key } = await fetch("/api/push/key").then((r) => r.json());
   const subscription = event.newSubscription ||
-    (await self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }));
+    (await sw.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }));
   await fetch("/api/push/subscriptions", {
     method: "PUT", headers: HEADERS, body: JSON.stringify(subscription.toJSON()),
   });

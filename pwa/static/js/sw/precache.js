@@ -1,3 +1,4 @@
+// @ts-check
 // What the phone keeps offline, and when it is fetched.
 //
 // Assets (scripts, styles, icons, the offline page) go into a cache named
@@ -9,6 +10,16 @@
 // refreshed by every visit (network-first, see strategies.js).
 import * as idb from "../idb.js";
 
+// A ServiceWorkerGlobalScope (see sw.js), typed as one.
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
+/**
+ * What /sw/precache.json lists (server/build.py): the build's assets and
+ * the pages (and /api/ data) kept for the guard.
+ * @typedef {{version: string, assets: string[], pages: string[]}} Manifest
+ */
+/** @typedef {"zh-CN" | "en"} Language */
+
 export const DATA = "onsite-data";
 const ASSETS_PREFIX = "onsite-assets-";
 const PAGES_PREFIX = "onsite-pages-";
@@ -16,10 +27,16 @@ const OLD_PAGES = "onsite-pages"; // one cache for every language, before issue 
 export const DEFAULT_LANGUAGE = "zh-CN";
 const LANG_COOKIE = "onsite_lang";
 
+/** @param {string} version */
 export const assetsCache = (version) => ASSETS_PREFIX + version;
+/** @param {string} lang */
 export const pagesCache = (lang) => PAGES_PREFIX + lang;
 
 // What server/i18n.py's normalise does: "en-GB" is "en", "zh" is "zh-CN".
+/**
+ * @param {string | null | undefined} value
+ * @returns {Language | null}
+ */
 export function normalise(value) {
   value = (value || "").trim().toLowerCase();
   if (value.startsWith("zh")) return "zh-CN";
@@ -28,11 +45,13 @@ export function normalise(value) {
 }
 
 // The language a page was drawn in: the server says so (Content-Language).
+/** @param {Response} response */
 export const languageOf = (response) => normalise(response.headers.get("Content-Language"));
 
 // The language of the last page the server drew or a page asked for, kept
 // in IndexedDB (not in a variable: the worker is stopped between events, and
 // sw.js and strategies.js each hold their own copy of this module).
+/** @param {string | null} lang */
 export async function remember(lang) {
   if (!lang) return;
   await idb.transaction("meta", "readwrite", (s) => s.meta.put({ key: "page-language", value: lang }), "relaxed")
@@ -43,11 +62,15 @@ export async function remember(lang) {
 // tell with no signal: ?lang=, then the cookie the language switch sets (the
 // Cookie Store API, where the browser offers it to workers), then the
 // language of the last page seen (a user's own setting, say), then zh-CN.
+/**
+ * @param {URL} url
+ * @returns {Promise<Language>}
+ */
 export async function currentLanguage(url) {
   const asked = normalise(url.searchParams.get("lang"));
   if (asked) return asked;
   try {
-    const cookie = normalise((await self.cookieStore?.get(LANG_COOKIE))?.value);
+    const cookie = normalise((await sw.cookieStore?.get(LANG_COOKIE))?.value);
     if (cookie) return cookie;
   } catch {
     // no Cookie Store here: what the pages said last
@@ -58,6 +81,11 @@ export async function currentLanguage(url) {
 
 // The kept copy of page ``key``, in ``lang`` if there is one, else in any
 // other language: a page in the other language beats the offline page.
+/**
+ * @param {string} key
+ * @param {string} lang
+ * @returns {Promise<Response | null>}
+ */
 export async function keptPage(key, lang) {
   const names = (await caches.keys()).filter((n) => n.startsWith(PAGES_PREFIX));
   const order = [pagesCache(lang), ...names.filter((n) => n !== pagesCache(lang))];
@@ -70,18 +98,25 @@ export async function keptPage(key, lang) {
 }
 
 // Keep a page under its path, in the cache of the language it was drawn in.
+/**
+ * @param {string} key
+ * @param {Response} response
+ * @param {string} fallbackLang
+ */
 export async function keepPage(key, response, fallbackLang) {
   const lang = languageOf(response) || fallbackLang;
   const cache = await caches.open(pagesCache(lang));
   await cache.put(key, response);
 }
 
+/** @returns {Promise<Manifest>} */
 async function manifest() {
   const response = await fetch("/sw/precache.json", { cache: "no-store" });
   if (!response.ok) throw new Error(`precache list: HTTP ${response.status}`);
   return response.json();
 }
 
+/** @param {string} version */
 export async function install(version) {
   const list = await manifest();
   const cache = await caches.open(assetsCache(version));
@@ -90,6 +125,7 @@ export async function install(version) {
   await warm(version, list).catch(() => 0);
 }
 
+/** @param {string} version */
 export async function activate(version) {
   for (const name of await caches.keys()) {
     if (name.startsWith(ASSETS_PREFIX) && name !== assetsCache(version)) await caches.delete(name);
@@ -101,10 +137,16 @@ export async function activate(version) {
 // and each report flow, in the language the server draws them in now (the
 // page asking says which: ``lang``). A page that answers with the login page
 // (no session yet) is skipped; the next logged-in visit asks again.
+/**
+ * @param {string} version
+ * @param {Manifest | null} [list]
+ * @param {string | null} [lang]
+ * @returns {Promise<number>} how many pages were kept
+ */
 export async function warm(version, list = null, lang = null) {
   if (lang) await remember(lang);
   list = list || (await manifest());
-  const fallback = lang || (await currentLanguage(new URL(self.location.href)));
+  const fallback = lang || (await currentLanguage(new URL(sw.location.href)));
   const data = await caches.open(DATA);
   let kept = 0;
   // The offline page too: the build's copy (assets) speaks one language.

@@ -1,3 +1,4 @@
+// @ts-check
 // How the worker answers each request.
 //   pages (navigations)  network first; the kept copy when there is no
 //                        signal, the network is slow or the server fails
@@ -12,6 +13,11 @@ import { assetsCache, DATA, currentLanguage, keepPage, keptPage, languageOf, rem
 // network answer, when it comes, refreshes the kept copy for next time.
 const PAGE_TIMEOUT_MS = 4000;
 
+/**
+ * @param {Request} request
+ * @param {string} version the build
+ * @returns {Promise<Response> | null} null: the browser fetches it as usual
+ */
 export function respond(request, version) {
   if (request.method !== "GET") return null;
   const url = new URL(request.url);
@@ -23,6 +29,10 @@ export function respond(request, version) {
   return null;
 }
 
+/**
+ * @param {Request} request
+ * @param {string} name the cache's
+ */
 async function cacheFirst(request, name) {
   const cache = await caches.open(name);
   const hit = await cache.match(request, { ignoreSearch: true });
@@ -32,6 +42,10 @@ async function cacheFirst(request, name) {
   return response;
 }
 
+/**
+ * @param {Request} request
+ * @param {string} name the cache's
+ */
 async function networkFirst(request, name) {
   const cache = await caches.open(name);
   try {
@@ -45,6 +59,11 @@ async function networkFirst(request, name) {
   }
 }
 
+/**
+ * @param {string} key
+ * @param {Response} response
+ * @param {string} lang
+ */
 async function keep(key, response, lang) {
   // The server's language is the guard's now (after a switch, say).
   if (response.ok && response.type === "basic") await remember(languageOf(response));
@@ -55,6 +74,11 @@ async function keep(key, response, lang) {
   return response;
 }
 
+/**
+ * @param {Request} request
+ * @param {string} version
+ * @returns {Promise<Response>}
+ */
 async function page(request, version) {
   const url = new URL(request.url);
   const key = url.pathname; // "/?source=pwa" is "/"
