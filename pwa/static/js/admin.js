@@ -1,3 +1,4 @@
+// @ts-check
 // The administration pages (admin_*.html): people, sites and their emergency
 // contacts and alert channels. Every change is one write to the API (forms.js); then the page
 // redraws its data-live regions (live.js) or goes where the change leads.
@@ -7,7 +8,8 @@
 import { accepted, newId, redraw, send, settle, trackTyping } from "./forms.js";
 import { copy, fmt } from "./text.js";
 
-const { t } = JSON.parse(document.getElementById("admin-data").textContent);
+const { t } = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("admin-data")).textContent);
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const path = encodeURIComponent;
 
@@ -186,7 +188,7 @@ const ACTIONS = {
 // again a few times, further apart each time, until its last send or refusal
 // changes; the status line then says which.
 function watchOutcome(id) {
-  const card = () => document.querySelector(`[data-channel="${CSS.escape(id)}"]`);
+  const card = () => /** @type {HTMLElement | null} */ (document.querySelector(`[data-channel="${CSS.escape(id)}"]`));
   const before = card()?.dataset.outcome;
   let wait = 500;
   const look = () => {
@@ -204,7 +206,7 @@ function watchOutcome(id) {
 }
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("[data-admin-do]");
+  const button = /** @type {any} */ (event.target).closest("[data-admin-do]");
   if (!button || button.disabled) return;
   const action = ACTIONS[button.dataset.adminDo];
   const subject = button.dataset.id ? { ...button.dataset } : person();
@@ -291,8 +293,9 @@ function showKind(form) {
 
 for (const form of document.querySelectorAll('form[data-admin="channel"]')) showKind(form);
 document.addEventListener("change", (event) => {
-  const form = event.target.closest?.('form[data-admin="channel"]');
-  if (form && event.target.name === "kind") showKind(form);
+  const target = /** @type {any} */ (event.target);
+  const form = target.closest?.('form[data-admin="channel"]');
+  if (form && target.name === "kind") showKind(form);
 });
 
 // The webhook's key and the signing secret never come back from the server:
@@ -342,7 +345,7 @@ const SUBMIT = {
 };
 
 document.addEventListener("submit", async (event) => {
-  const form = event.target.closest("form[data-admin]");
+  const form = /** @type {any} */ (event.target).closest("form[data-admin]");
   if (!form) return;
   event.preventDefault();
   const button = form.querySelector("[type=submit]");

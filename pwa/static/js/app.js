@@ -1,3 +1,4 @@
+// @ts-check
 // Entry point of every page: the service worker, its updates, and the
 // triggers that send the outbox (see outbox/queue.js for the sync itself).
 import { sync, nextDue } from "./outbox/queue.js";
@@ -5,6 +6,7 @@ import * as store from "./outbox/store.js";
 
 const body = document.body;
 const loggedIn = Boolean(body.dataset.user);
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
 // --- the outbox: badge, banners, and when to send -------------------------------
@@ -64,6 +66,7 @@ addEventListener("offline", showNetwork);
 addEventListener("online", () => { clearTimeout(recheck); unreachable = false; showNetwork(); });
 showNetwork();
 
+/** @param {import("./outbox/queue.js").SyncOptions} [options] */
 async function send(options = { force: true }) {
   if (!loggedIn) return { auth: true };
   const result = await sync(options);
@@ -148,7 +151,7 @@ function warm(registration) {
   const lang = document.documentElement.lang;
   const contacts = body.dataset.contacts;
   let kept = null;
-  try { kept = JSON.parse(sessionStorage.getItem(key)); } catch { /* an older shape: warm again */ }
+  try { kept = JSON.parse(/** @type {string} */ (sessionStorage.getItem(key))); } catch { /* an older shape: warm again */ }
   const done = () => { document.documentElement.dataset.offlineReady = "true"; body.dispatchEvent(new Event("offline-ready")); };
   if (kept?.lang === lang && (contacts === undefined || kept.contacts === contacts)) return done();
   navigator.serviceWorker.addEventListener("message", (event) => {

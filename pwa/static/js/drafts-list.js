@@ -1,10 +1,11 @@
+// @ts-check
 // "My reports" also lists the drafts still on this phone, so none is forgotten.
 // Every stored draft is unsent: sending moves it into the outbox in the same
 // transaction that deletes it (see outbox/store.js add).
 import * as drafts from "./drafts.js";
 
-const section = document.getElementById("local-drafts");
-const list = document.getElementById("draft-list");
+const section = /** @type {HTMLElement} */ (document.getElementById("local-drafts"));
+const list = /** @type {HTMLElement} */ (document.getElementById("draft-list"));
 
 drafts.all().then((items) => {
   if (!items.length) return;

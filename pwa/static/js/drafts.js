@@ -1,3 +1,4 @@
+// @ts-check
 // Drafts: one open report per incident type, kept on the phone as the guard
 // goes, so closing the tab or losing the page loses nothing.
 import * as idb from "./idb.js";
@@ -55,7 +56,7 @@ document.addEventListener("visibilitychange", () => {
 document.addEventListener("click", (event) => {
   if ((!pending && !writing) || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const link = event.target.closest?.("a[href]");
+  const link = /** @type {any} */ (event.target).closest?.("a[href]");
   if (!link || (link.target && link.target !== "_self") || link.hasAttribute("download")) return;
   const url = new URL(link.href, location.href);
   if (url.origin !== location.origin) { flush(); return; } // tel: stays on the page

@@ -1,3 +1,4 @@
+// @ts-check
 // Writing to the API from a page's forms, for the pages that change things
 // (incident.js, admin.js): JSON with the header a cross-site form cannot set,
 // the server's error read back, and the redraw asked of live.js.
@@ -36,13 +37,14 @@ export function accepted(form) {
 // dirty); once a form is sent its fields are clean again.
 export function trackTyping(selector) {
   document.addEventListener("input", (event) => {
-    if (event.target.closest?.(selector)) event.target.dataset.dirty = "1";
+    const target = /** @type {any} */ (event.target);
+    if (target.closest?.(selector)) target.dataset.dirty = "1";
   });
 }
 
 export function settle(form) {
   for (const field of form.querySelectorAll("[data-dirty]")) delete field.dataset.dirty;
-  document.activeElement?.blur();
+  /** @type {HTMLElement | null} */ (document.activeElement)?.blur();
 }
 
 // Draw the page's new state now (live.js swaps its data-live regions).

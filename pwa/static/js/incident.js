@@ -1,3 +1,4 @@
+// @ts-check
 // One incident's page: the supervisor's actions (each one PUT on the report),
 // copying the approved reply; the photos open in the in-app viewer
 // (viewer.js). Handlers are on the document, not the elements, because
@@ -6,7 +7,8 @@ import { accepted, newId, redraw, send, settle, trackTyping } from "./forms.js";
 import { copy, fmt } from "./text.js";
 import "./viewer.js";
 
-const { report, t } = JSON.parse(document.getElementById("incident-data").textContent);
+const { report, t } = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("incident-data")).textContent);
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
 // --- the supervisor's actions ----------------------------------------------------
@@ -36,7 +38,7 @@ function showError(message) {
 trackTyping("form[data-action]");
 
 document.addEventListener("submit", async (event) => {
-  const form = event.target.closest("form[data-action]");
+  const form = /** @type {any} */ (event.target).closest("form[data-action]");
   if (!form) return;
   event.preventDefault();
   const button = form.querySelector("[type=submit]");
@@ -63,8 +65,8 @@ document.addEventListener("submit", async (event) => {
 
 // A 改善 point of the playbook, one tap from being a new action.
 document.addEventListener("click", (event) => {
-  const button = event.target.closest(".use-item");
-  const form = document.getElementById("new-action");
+  const button = /** @type {any} */ (event.target).closest(".use-item");
+  const form = /** @type {any} */ (document.getElementById("new-action"));
   if (!button || !form) return;
   form.elements.description.value = button.dataset.text;
   form.elements.item.value = button.dataset.item;
@@ -76,7 +78,7 @@ document.addEventListener("click", (event) => {
 // --- the approved reply ---------------------------------------------------------
 
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest(".copy-reply");
+  const button = /** @type {any} */ (event.target).closest(".copy-reply");
   if (!button) return;
   await copy(button.parentElement.querySelector(".reply-text").textContent.trim());
   button.textContent = t.copied;

@@ -1,3 +1,4 @@
+// @ts-check
 // The technician's job on a report: photos before and after the repair, a
 // note, and "repaired". Everything goes through the outbox, on the report's
 // item, so it is kept with no signal and sent once: the photos (PUT by a
@@ -11,6 +12,7 @@ import { prepare } from "./photo.js";
 import { fmt } from "./text.js";
 import "./viewer.js";
 
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const { report, status, assignment, t } = JSON.parse($("job-data").textContent);
 const section = $("job");
@@ -82,7 +84,7 @@ async function addPhotos(input) {
       await outbox.addPhoto(report, photo, blob);
       urls.set(photo.id, URL.createObjectURL(blob));
     }
-  } catch (error) {
+  } catch (/** @type {any} */ error) {
     // The phone could not keep it (storage full?): say so; those kept stay.
     showError(`${t.save_failed} (${error?.name || error})`);
   } finally {
@@ -120,7 +122,7 @@ $("job-repaired").addEventListener("click", async () => {
       url: `/api/reports/${report.id}/repair`,
       body: { note: note.value.trim() },
     });
-  } catch (error) {
+  } catch (/** @type {any} */ error) {
     showError(`${t.save_failed} (${error?.name || error})`);
     return;
   } finally {

@@ -1,3 +1,4 @@
+// @ts-check
 // Keeps a page current while it is open: the server's stream (/api/stream,
 // Server-Sent Events) says a report changed; the page asks the server for
 // itself again and swaps in the regions marked data-live. One template

@@ -1,8 +1,10 @@
+// @ts-check
 // "Me": push notifications for this device, whether it is ready offline, and
 // logging out the other devices of this account.
 import { fmt } from "./text.js";
 
-const { t } = JSON.parse(document.getElementById("me-data").textContent);
+const { t } = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("me-data")).textContent);
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const HEADERS = { "X-Requested-With": "onsite", "Content-Type": "application/json" };
 

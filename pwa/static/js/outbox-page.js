@@ -1,10 +1,12 @@
+// @ts-check
 // The outbox page: every report waiting on this phone and each of its
 // photos, with its state; "send now"; delete only after a confirmation.
 import * as store from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
 import { fmt, clock } from "./text.js";
 
-const { t } = JSON.parse(document.getElementById("outbox-data").textContent);
+const { t } = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("outbox-data")).textContent);
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const me = Number(document.body.dataset.user) || null;
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Photos are made smaller on the phone before they are kept or sent: a
 // 12 MP camera file becomes ~0.2 MB, which a basement connection can carry.
 // The long edge is the server's display size (DISPLAY_EDGE in
@@ -110,7 +111,7 @@ export async function compress(file) {
   } else {
     canvas = Object.assign(document.createElement("canvas"), { width: w, height: h });
   }
-  canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
+  /** @type {CanvasDrawImage} */ (canvas.getContext("2d")).drawImage(bitmap, 0, 0, w, h);
   bitmap.close();
   let blob = null;
   for (const { type, quality } of ENCODINGS) {

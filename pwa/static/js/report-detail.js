@@ -1,3 +1,4 @@
+// @ts-check
 // One report, seen by the guard who made it: the steps not done yet can
 // still be ticked as the incident goes on, and a step ticked by mistake
 // unticked. Each tick and untick is timed on the phone and goes through the
@@ -7,23 +8,24 @@ import * as outbox from "./outbox/store.js";
 import { sync } from "./outbox/queue.js";
 import { fmt, clock } from "./text.js";
 
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 const { report, t } = JSON.parse($("detail-data").textContent);
 
 // Show a step as its latest tick or untick (``unchecked_at``) left it: done
 // with its time, or not done; and while it waits or failed, a line saying so.
 function showStep(op) {
-  const box = document.querySelector(`.step-box[data-index="${op.index}"]`);
+  const box = /** @type {any} */ (document.querySelector(`.step-box[data-index="${op.index}"]`));
   if (!box) return;
   const ticked = !op.unchecked_at;
   box.checked = ticked;
   box.closest(".check").classList.toggle("done", ticked);
   if (ticked) box.closest(".check").querySelector(".btn-call")?.remove();
-  const time = document.querySelector(`.check-time[data-index="${op.index}"]`);
+  const time = /** @type {any} */ (document.querySelector(`.check-time[data-index="${op.index}"]`));
   Object.assign(time, ticked
     ? { dateTime: op.checked_at, textContent: clock(op.checked_at) }
     : { dateTime: "", textContent: "" });
-  const state = document.querySelector(`.tick-state[data-index="${op.index}"]`);
+  const state = /** @type {any} */ (document.querySelector(`.tick-state[data-index="${op.index}"]`));
   // An untick stays said (the tick it took back is kept on the server).
   const unticked = ticked ? "" : fmt(t.unticked, { at: clock(op.unchecked_at) });
   const waiting = op.state === "failed" ? fmt(t.failed, { m: op.error || "" })
@@ -42,7 +44,7 @@ async function render() {
 }
 
 // A tap ticks a step, or unticks one ticked by mistake; either is recorded.
-for (const box of document.querySelectorAll(".step-box")) {
+for (const box of /** @type {NodeListOf<any>} */ (document.querySelectorAll(".step-box"))) {
   box.addEventListener("change", async () => {
     const index = Number(box.dataset.index);
     const at = new Date().toISOString();

@@ -1,3 +1,4 @@
+// @ts-check
 // The report flow: tick steps (each tick is timed), photos, severity,
 // location, notes; review; send. Every change is kept in the draft at once.
 import * as drafts from "./drafts.js";
@@ -6,8 +7,9 @@ import { sync } from "./outbox/queue.js";
 import { prepare } from "./photo.js";
 import { fmt, clock, copy } from "./text.js";
 
-const data = JSON.parse(document.getElementById("flow-data").textContent);
+const data = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("flow-data")).textContent);
 const t = data.t;
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
 const siteInput = $("site");
@@ -24,8 +26,8 @@ function save({ now = false } = {}) {
 // --- steps -------------------------------------------------------------------
 
 function showStep(index) {
-  const box = document.querySelector(`.step-box[data-index="${index}"]`);
-  const time = document.querySelector(`.check-time[data-index="${index}"]`);
+  const box = /** @type {any} */ (document.querySelector(`.step-box[data-index="${index}"]`));
+  const time = /** @type {any} */ (document.querySelector(`.check-time[data-index="${index}"]`));
   const at = draft.steps[index];
   box.checked = Boolean(at);
   box.closest(".check").classList.toggle("done", Boolean(at));
@@ -33,7 +35,7 @@ function showStep(index) {
   time.dateTime = at || "";
 }
 
-for (const box of document.querySelectorAll(".step-box")) {
+for (const box of /** @type {NodeListOf<any>} */ (document.querySelectorAll(".step-box"))) {
   box.addEventListener("change", () => {
     const index = box.dataset.index;
     if (box.checked) draft.steps[index] = new Date().toISOString();
@@ -45,7 +47,7 @@ for (const box of document.querySelectorAll(".step-box")) {
 
 for (const button of document.querySelectorAll(".copy-reply")) {
   button.addEventListener("click", async () => {
-    await copy(button.parentElement.querySelector(".reply-text").textContent.trim());
+    await copy(/** @type {any} */ (button.parentElement).querySelector(".reply-text").textContent.trim());
     button.textContent = t.copied;
   });
 }
@@ -117,7 +119,7 @@ $("photo-input").addEventListener("change", async (event) => {
 
 // --- severity, location, notes -----------------------------------------------
 
-for (const radio of document.querySelectorAll('input[name="severity"]')) {
+for (const radio of /** @type {NodeListOf<any>} */ (document.querySelectorAll('input[name="severity"]'))) {
   radio.addEventListener("change", () => { draft.severity = radio.value; save({ now: true }); });
 }
 
@@ -153,12 +155,12 @@ $("notes").addEventListener("input", (e) => {
 // --- review and send -----------------------------------------------------------
 
 function severity() {
-  return draft.severity || document.querySelector('input[name="severity"]:checked').value;
+  return draft.severity || /** @type {any} */ (document.querySelector('input[name="severity"]:checked')).value;
 }
 
 function review() {
   const ticked = Object.keys(draft.steps).map(Number).sort((a, b) => a - b);
-  const stepText = (i) => document.querySelector(`.check[data-index="${i}"] .check-text`).textContent;
+  const stepText = (i) => /** @type {any} */ (document.querySelector(`.check[data-index="${i}"] .check-text`)).textContent;
   const rows = [
     [t.type, data.title],
     [t.severity, t.sev[severity()]],
@@ -208,6 +210,7 @@ $("send").addEventListener("click", async () => {
   $("send-state").textContent = t.sending;
   draft.severity = severity();
   await drafts.save(draft, { now: true });
+  /** @type {import("./outbox/store.js").OutboxItem} */
   const item = {
     id: draft.id,
     user: Number(document.body.dataset.user),
@@ -227,7 +230,7 @@ $("send").addEventListener("click", async () => {
   };
   try {
     await outbox.add(item, draft.photos, data.incident);
-  } catch (error) {
+  } catch (/** @type {any} */ error) {
     // The phone could not store it (storage full?): the draft is untouched.
     $("send-state").textContent = "";
     $("send-error").textContent = `${t.save_failed} (${error?.name || error})`;
@@ -262,9 +265,9 @@ async function start() {
   draft.title = data.title;
   if (siteInput && draft.site) siteInput.value = draft.site;
   draft.site = siteInput?.value;
-  for (const box of document.querySelectorAll(".step-box")) showStep(box.dataset.index);
+  for (const box of /** @type {NodeListOf<any>} */ (document.querySelectorAll(".step-box"))) showStep(box.dataset.index);
   if (draft.severity) {
-    const radio = document.querySelector(`input[name="severity"][value="${draft.severity}"]`);
+    const radio = /** @type {any} */ (document.querySelector(`input[name="severity"][value="${draft.severity}"]`));
     if (radio) radio.checked = true;
   }
   $("location-text").value = draft.location.text;

@@ -1,12 +1,13 @@
+// @ts-check
 // "My reports" also lists, at the top, the guard's reports still waiting on
 // this phone (the outbox): with no signal they are on no server list yet, and
 // a guard looking for the report just made must find it here, with its state.
 import * as store from "./outbox/store.js";
 import { fmt } from "./text.js";
 
-const { t } = JSON.parse(document.getElementById("reports-data").textContent);
-const section = document.getElementById("waiting-reports");
-const list = document.getElementById("waiting-list");
+const { t } = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("reports-data")).textContent);
+const section = /** @type {HTMLElement} */ (document.getElementById("waiting-reports"));
+const list = /** @type {HTMLElement} */ (document.getElementById("waiting-list"));
 const me = Number(document.body.dataset.user) || null;
 
 function el(tag, props = {}, ...children) {

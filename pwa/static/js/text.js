@@ -1,3 +1,4 @@
+// @ts-check
 // Small helpers every page script shares.
 
 // The server's messages keep Python's %(name)s placeholders (see the

@@ -1,3 +1,4 @@
+// @ts-check
 // The in-app photo viewer: a tap on a photo link (a[data-photo]) opens it
 // full screen over the page, with pinch zoom and a swipe to the next photo
 // of the same gallery ([data-gallery]), and the phone's back button or
@@ -100,7 +101,7 @@ async function open(link) {
 }
 
 document.addEventListener("click", (event) => {
-  const link = event.target.closest?.("a[data-photo]");
+  const link = /** @type {any} */ (event.target).closest?.("a[data-photo]");
   // A modified click (new tab, download) is the browser's, as on any link.
   if (!link || event.defaultPrevented || event.button !== 0
       || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
