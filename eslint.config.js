@@ -33,4 +33,10 @@ export default [
     files: ["pwa/static/js/idb.js", "pwa/static/js/outbox/**/*.js"],
     languageOptions: { globals: shared },
   },
+  // The unit tests of the outbox's pure logic run in Node (node --test tests/js/).
+  {
+    files: ["tests/js/**/*.js"],
+    languageOptions: { ecmaVersion: "latest", sourceType: "module", globals: globals.node },
+    linterOptions: { reportUnusedDisableDirectives: "error" },
+  },
 ];
