@@ -1,7 +1,7 @@
 """The CSV export of reports, for those who open it in Excel.
 
 The same filters and the same visibility as the report list (one function,
-:func:`server.reports.filter_reports`), one row per incident, written in
+:func:`server.report_list.filter_reports`), one row per incident, written in
 batches as the answer streams, so a year of reports is never in memory at
 once. UTF-8 with a byte order mark, or Excel takes the Chinese for the
 Windows code page; headers, incident types, severities and statuses in the
@@ -27,7 +27,7 @@ from tortoise.queryset import QuerySet
 from server.context import Context
 from server.models import ActionStatus, CorrectiveAction, Report, ReportStatus, Severity, User
 from server.playbooks import Text
-from server.reports import ReportFilter, filter_reports
+from server.report_list import ReportFilter, filter_reports
 
 BOM = "\ufeff"
 BATCH = 500

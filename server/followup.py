@@ -33,9 +33,8 @@ from server.errors import N_, ApiError, Msg, invalid
 from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Site, User
 from server.push.queue import notify_assignment, notify_repaired, notify_reply, tell_channels
 from server.report_shapes import ReportOut, report_out
-from server.reports import parse_report_id
 from server.review import unfinished
-from server.schemas import Written
+from server.schemas import Written, parse_report_id
 
 MAX_TEXT = 4000
 S = ReportStatus

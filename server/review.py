@@ -44,8 +44,7 @@ from server.models import (
 )
 from server.push.queue import notify_action
 from server.report_shapes import ReportOut, report_out
-from server.reports import parse_report_id
-from server.schemas import EARLIEST, IN_RANGE, LATEST, Id, Written, parse_id
+from server.schemas import EARLIEST, IN_RANGE, LATEST, Id, Written, parse_id, parse_report_id
 
 MAX_TEXT = 2000
 

@@ -112,6 +112,11 @@ def parse_id(raw: str, field: str) -> uuid.UUID:
     return value
 
 
+def parse_report_id(raw: str) -> uuid.UUID:
+    """A report's id from a path, or a 422 naming ``report_id``."""
+    return parse_id(raw, "report_id")
+
+
 # --- answers ------------------------------------------------------------------
 
 

@@ -168,6 +168,16 @@ async def site_or_404(code: str) -> Site:
     return site
 
 
+async def site_by_code(code: str) -> Site:
+    """The site a report or a filter names by ``code``, or a 422 on ``site``."""
+    site = await Site.get_or_none(code=code)
+    if site is None:
+        raise invalid(
+            "site", Msg("no site {site!r}.", site=code), code="unknown_site", problem="unknown"
+        )
+    return site
+
+
 def _contact_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)

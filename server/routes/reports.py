@@ -5,11 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server import reports
+from server import report_intake, report_list, report_steps
 from server.api import ApiRoute, reply, written
 from server.models import User
+from server.report_intake import ReportIn
+from server.report_list import ListQuery
 from server.report_shapes import ReportOut, ReportPage
-from server.reports import ListQuery, ReportIn, StepTickIn, StepUntickQuery
+from server.report_steps import StepTickIn, StepUntickQuery
 
 
 async def put_report(request: Request, user: User, body: ReportIn) -> Response:
@@ -18,7 +20,7 @@ async def put_report(request: Request, user: User, body: ReportIn) -> Response:
     The same id with the same content is answered 200 and changes nothing;
     transport fields (client_sent_at, playbook_version) never make a conflict.
     """
-    result = await reports.put_report(
+    result = await report_intake.put_report(
         request.app.state.context, user, request.path_params["report_id"], body
     )
     return written(result, location=f"/api/reports/{result.body.id}")
@@ -26,7 +28,7 @@ async def put_report(request: Request, user: User, body: ReportIn) -> Response:
 
 async def put_step(request: Request, user: User, body: StepTickIn) -> Response:
     """Record that a handling step was done, at the phone's time; a resend is safe."""
-    result = await reports.tick_step(
+    result = await report_steps.tick_step(
         request.app.state.context,
         user,
         request.path_params["report_id"],
@@ -39,7 +41,7 @@ async def put_step(request: Request, user: User, body: StepTickIn) -> Response:
 async def delete_step(request: Request, user: User, query: StepUntickQuery) -> Response:
     """Untick a step ticked by mistake, at the phone's time (``at``); the tick is
     kept as evidence and the untick shown in the timeline. A resend is safe."""
-    result = await reports.untick_step(
+    result = await report_steps.untick_step(
         request.app.state.context,
         user,
         request.path_params["report_id"],
@@ -52,12 +54,12 @@ async def delete_step(request: Request, user: User, query: StepUntickQuery) -> R
 async def get_report(request: Request, user: User) -> Response:
     """A report with its steps in order, their times, its timeline and photos."""
     report_id = request.path_params["report_id"]
-    return reply(await reports.get_report(request.app.state.context, user, report_id))
+    return reply(await report_list.get_report(request.app.state.context, user, report_id))
 
 
 async def list_reports(request: Request, user: User, query: ListQuery) -> Response:
     """Reports the user may see (a guard their own, a supervisor their sites'), newest first."""
-    return reply(await reports.list_reports(user, query))
+    return reply(await report_list.list_reports(user, query))
 
 
 routes = [
