@@ -2,7 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from server.models.push import ChannelKind
+from server.models.alerts import ChannelKind
 from server.models.reports import Severity
 from tortoise.fields.base import OnDelete
 from uuid import uuid4

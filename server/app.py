@@ -20,6 +20,9 @@ from starlette.types import Scope
 
 from server import db, passwords
 from server import playbooks as playbook_lib
+from server.alerts.deliverer import Backoff, Deliverer
+from server.alerts.deliverer import backoff as push_backoff
+from server.alerts.vapid import load_vapid
 from server.auth import AuthMiddleware, Sessions
 from server.context import Context, utcnow
 from server.error_handlers import exception_handlers
@@ -32,14 +35,11 @@ from server.notices import Notices
 from server.paths import STATIC_DIR
 from server.photo_store import ORPHAN_GRACE_S, PhotoStore, open_store
 from server.photos import with_rows
-from server.push.vapid import load_vapid
-from server.push.worker import Backoff, Deliverer
-from server.push.worker import backoff as push_backoff
 from server.reminders import Reminders
 from server.routes import (
     action_pages,
     admin_pages,
-    channels,
+    alert_channels,
     contact_pages,
     dashboard,
     export,
@@ -175,7 +175,7 @@ def create_app(
         *health.routes,
         *session.routes,
         *sites.routes,
-        *channels.routes,
+        *alert_channels.routes,
         *users.routes,
         *reports.routes,
         *followup.routes,

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from server.alerts.queue import notify_escalation, tell_channels
 from server.context import Context
 from server.models import Event, Report, ReportStatus, Site
-from server.push.queue import notify_escalation, tell_channels
 
 log = logging.getLogger("onsite.escalation")
 

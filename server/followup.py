@@ -28,10 +28,10 @@ from server.access import (
     require_assignee,
     require_waiver_by_admin,
 )
+from server.alerts.queue import notify_assignment, notify_repaired, notify_reply, tell_channels
 from server.context import Context
 from server.errors import N_, ApiError, Msg, invalid
 from server.models import Event, Photo, PhotoKind, Report, ReportStatus, Site, User
-from server.push.queue import notify_assignment, notify_repaired, notify_reply, tell_channels
 from server.report_shapes import ReportOut, report_out
 from server.review import unfinished
 from server.schemas import Written, parse_report_id

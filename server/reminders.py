@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from server.alerts.queue import notify_action, tell_channels
 from server.context import Context
 from server.models import ActionStatus, CorrectiveAction, Event, Report, ReportStatus
-from server.push.queue import notify_action, tell_channels
 
 log = logging.getLogger("onsite.reminders")
 

@@ -18,6 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from server.access import require_resender, require_site, sees_every_site
+from server.alerts.queue import notify_new_report, tell_channels
 from server.context import Context
 from server.errors import ApiError, Msg, invalid
 from server.models import (
@@ -30,7 +31,6 @@ from server.models import (
     Site,
     User,
 )
-from server.push.queue import notify_new_report, tell_channels
 from server.report_shapes import AlertedOut, ReportOut, events_out, report_out, summary_fields
 from server.report_steps import MAX_STEPS, StepIn, check_steps, merge_steps
 from server.schemas import RECENT, Time, Written, check_recent, iso, parse_report_id

@@ -29,6 +29,7 @@ from server.access import (
     require_open,
     require_owner,
 )
+from server.alerts.queue import notify_action
 from server.context import Context
 from server.errors import N_, ApiError, Joined, Msg, invalid
 from server.models import (
@@ -42,7 +43,6 @@ from server.models import (
     User,
     Verdict,
 )
-from server.push.queue import notify_action
 from server.report_shapes import ReportOut, report_out
 from server.schemas import EARLIEST, IN_RANGE, LATEST, Id, Written, parse_id, parse_report_id
 

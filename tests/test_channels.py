@@ -14,6 +14,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from server.alerts import robots
+from server.alerts.deliverer import PACE_WINDOW
+from server.alerts.queue import tell_channels
 from server.app import create_app
 from server.escalation import Escalator
 from server.models import (
@@ -26,9 +29,6 @@ from server.models import (
     Severity,
     Site,
 )
-from server.push import channels as robots
-from server.push.queue import tell_channels
-from server.push.worker import PACE_WINDOW
 from tests.channel_receiver import ChannelReceiver, Robot
 from tests.conftest import CSRF, login, make_user
 from tests.push_receiver import Receiver

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from server.alerts.queue import notify_assignment
+from server.alerts.vapid import load_vapid
 from server.app import create_app
 from server.models import (
     DeliveryStatus,
@@ -22,8 +24,6 @@ from server.models import (
     Report,
     Role,
 )
-from server.push.queue import notify_assignment
-from server.push.vapid import load_vapid
 from tests.conftest import CSRF, login, make_user
 from tests.push_receiver import Receiver, unb64
 from tests.routes.test_reports import iso, lift_id
@@ -320,7 +320,7 @@ async def test_a_send_to_an_endpoint_no_longer_allowed_is_refused_at_send_time(
 
 
 async def test_a_person_keeps_at_most_ten_devices_and_the_oldest_goes(client, world, receiver):
-    from server.push.subscriptions import MAX_DEVICES
+    from server.alerts.devices import MAX_DEVICES
 
     await login(client, "super")
     endpoints = []
@@ -438,7 +438,7 @@ async def test_a_stopping_deliverer_starts_no_new_send(tmp_path):
     that send would escape the tasks ``stop`` waits for."""
     from types import SimpleNamespace
 
-    from server.push.worker import Deliverer
+    from server.alerts.deliverer import Deliverer
 
     deliverer = Deliverer(load_vapid(tmp_path))
     await deliverer.stop()  # never started: nothing to cancel, and now stopping

@@ -1,9 +1,18 @@
 """The tables of the whole domain, by part (Tortoise finds the models here).
 
 people: sites, staff and their logins; reports: reports, steps, photos, the timeline;
-review: 分析 answers and 改善 actions; push: devices and the delivery queue.
+review: 分析 answers and 改善 actions; alerts: devices, robots and the delivery queue.
 """
 
+from server.models.alerts import (
+    AlertChannel,
+    ChannelEvent,
+    ChannelKind,
+    DeliveryStatus,
+    PushAttempt,
+    PushDelivery,
+    PushSubscription,
+)
 from server.models.people import (
     AdminLog,
     ContactKind,
@@ -13,15 +22,6 @@ from server.models.people import (
     Site,
     SiteContact,
     User,
-)
-from server.models.push import (
-    AlertChannel,
-    ChannelEvent,
-    ChannelKind,
-    DeliveryStatus,
-    PushAttempt,
-    PushDelivery,
-    PushSubscription,
 )
 from server.models.reports import (
     Event,

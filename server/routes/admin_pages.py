@@ -4,7 +4,7 @@ contacts and alert channels (``/admin/sites``) and the admin log (``/admin/log``
 Admins change things from these pages, every write through the API
 (``admin.js``); a supervisor sees the people, contacts and channels of their
 own sites, read-only. The pages read the tables directly, as the other pages do; a
-channel's webhook only ever masked (:class:`server.channels.ChannelOut`).
+channel's webhook only ever masked (:class:`server.alert_channels.ChannelOut`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from server import audit, users
 from server.access import administers, require_page_role, require_site
-from server.channels import ChannelOut, channels_of
+from server.alert_channels import ChannelOut, channels_of
 from server.errors import N_, ApiError, Msg
 from server.models import (
     AdminLog,

@@ -6,10 +6,10 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.alerts import devices
+from server.alerts.devices import EndpointIn, Queued, SubscriptionIn, SubscriptionOut
 from server.api import ApiRoute, reply, written
 from server.models import User
-from server.push import subscriptions
-from server.push.subscriptions import EndpointIn, Queued, SubscriptionIn, SubscriptionOut
 from server.schemas import Shape
 
 
@@ -29,7 +29,7 @@ async def subscribe(request: Request, user: User, body: SubscriptionIn) -> Respo
 
     Alerts to it speak the language of this request.
     """
-    result = await subscriptions.subscribe(
+    result = await devices.subscribe(
         request.app.state.context,
         user,
         body,
@@ -41,13 +41,13 @@ async def subscribe(request: Request, user: User, body: SubscriptionIn) -> Respo
 
 async def unsubscribe(request: Request, user: User, body: EndpointIn) -> Response:
     """Forget this device's push subscription."""
-    await subscriptions.unsubscribe(user, body)
+    await devices.unsubscribe(user, body)
     return Response(status_code=204)
 
 
 async def send_test(request: Request, user: User) -> Response:
     """Send a test notification to every device of the user."""
-    return reply(await subscriptions.send_test(request.app.state.context, user), 202)
+    return reply(await devices.send_test(request.app.state.context, user), 202)
 
 
 routes = [

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image
 
+from server.alerts.texts import payload
 from server.models import Report, Severity
-from server.push.messages import payload
 from tests.browser.conftest import (
     PHONE_OPTIONS,
     add_user,

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
+from server.alerts.texts import payload
 from server.models import Report, Severity
-from server.push.messages import payload
 from tests.browser.conftest import SMALL_TARGETS_JS, screenshot
 from tests.browser.conftest import log_in as log_in_as_guard
 from tests.push_receiver import Receiver

@@ -8,15 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from server import channels
+from server import alert_channels
+from server.alert_channels import ChannelIn, ChannelList, ChannelOut, ChannelTestOut
 from server.api import ApiRoute, reply, written
-from server.channels import ChannelIn, ChannelList, ChannelOut, ChannelTestOut
 from server.models import Role, User
 
 
 async def list_channels(request: Request, user: User) -> Response:
     """A site's alert channels, their webhooks masked (admins, and the site's supervisors)."""
-    return reply(await channels.list_channels(user, request.path_params["code"]))
+    return reply(await alert_channels.list_channels(user, request.path_params["code"]))
 
 
 async def put_channel(request: Request, user: User, body: ChannelIn) -> Response:
@@ -29,7 +29,7 @@ async def put_channel(request: Request, user: User, body: ChannelIn) -> Response
     secret stay as they are.
     """
     params = request.path_params
-    result = await channels.put_channel(
+    result = await alert_channels.put_channel(
         request.app.state.context, user, params["code"], params["channel_id"], body
     )
     return written(result)
@@ -38,7 +38,7 @@ async def put_channel(request: Request, user: User, body: ChannelIn) -> Response
 async def delete_channel(request: Request, user: User) -> Response:
     """Remove one of the site's alert channels (no error if it is gone already)."""
     params = request.path_params
-    await channels.delete_channel(user, params["code"], params["channel_id"])
+    await alert_channels.delete_channel(user, params["code"], params["channel_id"])
     return Response(status_code=204)
 
 
@@ -49,7 +49,7 @@ async def send_test(request: Request, user: User) -> Response:
     (last_sent_at), or what the service said if it refused (last_error).
     """
     params = request.path_params
-    result = await channels.send_test(
+    result = await alert_channels.send_test(
         request.app.state.context, params["code"], params["channel_id"]
     )
     return reply(result, 202)

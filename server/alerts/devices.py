@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from server import netcheck
+from server.alerts.queue import enqueue_test
+from server.alerts.vapid import b64url_decode
 from server.context import Context
 from server.errors import N_, Msg, invalid
 from server.models import PushSubscription, User
-from server.push.queue import enqueue_test
-from server.push.vapid import b64url_decode
 from server.schemas import Shape, Written
 
 

@@ -20,6 +20,8 @@ from tortoise.transactions import in_transaction
 
 from server import audit
 from server.access import require_site
+from server.alerts.queue import enqueue_channel_test
+from server.alerts.robots import webhook_problem
 from server.context import Context
 from server.errors import ApiError, invalid
 from server.models import (
@@ -33,8 +35,6 @@ from server.models import (
     Site,
     User,
 )
-from server.push.channels import webhook_problem
-from server.push.queue import enqueue_channel_test
 from server.schemas import Shape, Timestamp, Written, parse_id
 from server.sites import site_or_404
 

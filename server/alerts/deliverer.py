@@ -6,7 +6,7 @@ claims due rows with a lease, sends them with bounded concurrency, retries
 429 and 5xx with backoff (honouring Retry-After), deletes subscriptions the
 push service says are gone (404, 410), and logs every attempt.
 
-Rows for a work-chat robot (WeCom, DingTalk: :mod:`server.push.channels`) go
+Rows for a work-chat robot (WeCom, DingTalk: :mod:`server.alerts.robots`) go
 one at a time per robot, in order, at most 20 a minute, over a client and
 slots of their own: a robot that hangs holds one slot for one timeout, and
 what waits behind it is put off with it, never sent around it.
@@ -32,6 +32,9 @@ from tortoise.transactions import in_transaction
 from webpush import WebPushSubscription
 
 from server import netcheck
+from server.alerts import robots
+from server.alerts.queue import TEST_TOPIC
+from server.alerts.vapid import Vapid
 from server.context import utcnow
 from server.models import (
     AlertChannel,
@@ -40,9 +43,6 @@ from server.models import (
     PushDelivery,
     PushSubscription,
 )
-from server.push import channels
-from server.push.queue import TEST_TOPIC
-from server.push.vapid import Vapid
 
 log = logging.getLogger("onsite.push")
 
@@ -57,7 +57,7 @@ OPEN_LIMIT = 64
 PER_PERSON = 2
 # Claimed and held in memory at most (sending or waiting in a lane).
 HELD_LIMIT = 1000
-# A robot's row names it by kind and id (server.push.queue), never by its URL.
+# A robot's row names it by kind and id (server.alerts.queue), never by its URL.
 ROBOT_ENDPOINTS = ("wecom:", "dingtalk:")
 
 
@@ -135,7 +135,7 @@ class Lane:
     every slot), or a work-chat robot (one at a time, in order, paced)."""
 
     limit: int
-    paced: bool = False  # a robot: at most channels.PER_MINUTE a minute
+    paced: bool = False  # a robot: at most robots.PER_MINUTE a minute
     in_flight: int = 0
     started: deque[datetime] = field(default_factory=deque)  # a robot's last sends
     # A robot is left alone until then: its service said "too fast", or a
@@ -145,11 +145,11 @@ class Lane:
 
     def free_at(self, now: datetime) -> datetime:
         """When the next message may go: after a hold, and for a robot at most
-        ``channels.PER_MINUTE`` started in any minute."""
+        ``robots.PER_MINUTE`` started in any minute."""
         while self.started and self.started[0] <= now - PACE_WINDOW:
             self.started.popleft()
         free = now
-        if self.paced and len(self.started) >= channels.PER_MINUTE:
+        if self.paced and len(self.started) >= robots.PER_MINUTE:
             free = self.started[0] + PACE_WINDOW
         if self.held_until and self.held_until > free:
             free = self.held_until
@@ -545,8 +545,8 @@ class Deliverer:
         try:
             async with Slot(self.robot_slots, self.slow):
                 response = await self.robot_client.post(
-                    channels.signed_url(channel.webhook_url, channel.secret, now),
-                    content=channels.body(delivery.payload),
+                    robots.signed_url(channel.webhook_url, channel.secret, now),
+                    content=robots.body(delivery.payload),
                     headers={"Content-Type": "application/json; charset=utf-8"},
                 )
             status = response.status_code
@@ -556,14 +556,14 @@ class Deliverer:
         if response is None:
             pass  # network: try again later
         elif status == 200:
-            answer = channels.read_answer(channel.kind, response)
+            answer = robots.read_answer(channel.kind, response)
             error = answer.error
             if answer.outcome == "sent":
                 delivery.status = DeliveryStatus.SENT
                 note = ""
             elif answer.outcome == "rate_limited":
                 limited = True
-                held = now + channels.HOLD[channel.kind]
+                held = now + robots.HOLD[channel.kind]
                 robot.held_until = held
                 wait = (held - now).total_seconds()
             elif answer.outcome == "refused":

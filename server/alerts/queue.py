@@ -1,7 +1,7 @@
 """Who is told what: a delivery row per device or group robot, in the database
 before any send.
 
-The rows are the durable outbox of every push; :mod:`server.push.worker`
+The rows are the durable outbox of every push; :mod:`server.alerts.deliverer`
 sends them. Queued inside the caller's transaction, an alert exists exactly
 when the change it announces does.
 """
@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from server.alerts import robots
+from server.alerts.texts import TTL, URGENCY, Message, payload, test_message
 from server.models import (
     AlertChannel,
     PushDelivery,
@@ -23,8 +25,6 @@ from server.models import (
     Site,
     User,
 )
-from server.push import channels
-from server.push.messages import TTL, URGENCY, Message, payload, test_message
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -166,7 +166,7 @@ async def tell_channels(
     rows = [
         _row(
             channel,
-            channels.report_message(channel.kind, channel.language, facts, ctx.settings.timezone),
+            robots.report_message(channel.kind, channel.language, facts, ctx.settings.timezone),
             report=report,
             topic=report.id.hex[:32],
             now=now,
@@ -180,7 +180,7 @@ async def tell_channels(
 async def enqueue_channel_test(channel: AlertChannel, ctx: Context) -> int:
     """A test message to ``channel``, active or not, in its language."""
     site = await Site.get(id=channel.site_id)
-    message = channels.test_message(
+    message = robots.test_message(
         channel.kind, channel.language, channel.name, site.name, _link(ctx, "/")
     )
     await _row(channel, message, report=None, topic=TEST_TOPIC, now=datetime.now(UTC)).save()
@@ -216,7 +216,7 @@ async def _facts(
     kind: str,
     owner: User | None,
     reporter: User | None,
-) -> channels.Facts:
+) -> robots.Facts:
     incident = ctx.library.incident(report.incident_type)
     ticked = await ReportStep.filter(report_id=report.id).order_by("step_index")
     steps: list[dict[str, str]] = []
@@ -229,7 +229,7 @@ async def _facts(
         ]
     if reporter is None:
         reporter = await User.get_or_none(id=report.reporter_id)
-    return channels.Facts(
+    return robots.Facts(
         kind=kind,
         title=ctx.library.titles(report.incident_type),
         severity=report.severity,

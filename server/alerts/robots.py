@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from server import netcheck
+from server.alerts.texts import Message, heading
 from server.errors import N_, Msg
 from server.models import ChannelKind, Severity
-from server.push.messages import Message, heading
 
 # Where each service's robots are, and the query parameter that names the robot.
 ENDPOINTS = {
