@@ -38,6 +38,7 @@ from server.alerts.vapid import Vapid
 from server.context import utcnow
 from server.models import (
     AlertChannel,
+    DeliveryKind,
     DeliveryStatus,
     PushAttempt,
     PushDelivery,
@@ -57,8 +58,6 @@ OPEN_LIMIT = 64
 PER_PERSON = 2
 # Claimed and held in memory at most (sending or waiting in a lane).
 HELD_LIMIT = 1000
-# A robot's row names it by kind and id (server.alerts.queue), never by its URL.
-ROBOT_ENDPOINTS = ("wecom:", "dingtalk:")
 
 
 Backoff = Callable[[int], float]
@@ -115,7 +114,11 @@ async def record(outcomes: list[Outcome], now: datetime) -> None:
                 )
             if untried:  # a robot's message whose channel was removed
                 await PushDelivery.filter(id__in=untried).update(status=status, updated_at=now)
-        gone = [d.endpoint for d in by_status.get(DeliveryStatus.GONE, []) if not d.channel_id]
+        gone = [
+            d.endpoint
+            for d in by_status.get(DeliveryStatus.GONE, [])
+            if d.kind is DeliveryKind.DEVICE
+        ]
         if gone:
             await PushSubscription.filter(endpoint__in=gone).delete()
         sent = {o.delivery.channel_id for o in outcomes if o.channel_note == ""}
@@ -452,7 +455,7 @@ class Deliverer:
 
     def _to_lane(self, delivery: PushDelivery) -> None:
         """Queue a claimed message in its recipient's lane."""
-        if not delivery.endpoint.startswith(ROBOT_ENDPOINTS):
+        if DeliveryKind.of(delivery.endpoint) is DeliveryKind.DEVICE:
             sub = delivery.subscription
             key: tuple[str, object] = ("user", sub.user_id) if sub else ("endpoint", delivery.id)
             lane = self.lanes.setdefault(key, Lane(limit=PER_PERSON))

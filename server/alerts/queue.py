@@ -195,7 +195,7 @@ def _row(
     return PushDelivery(
         channel_id=channel.id,
         report=report,
-        endpoint=f"{channel.kind.value}:{channel.id}",
+        endpoint=PushDelivery.robot_endpoint(channel),
         payload=message,
         urgency=URGENCY[report.severity] if report else "normal",
         ttl_seconds=TTL[report.severity] if report else TTL[Severity.LOW],

@@ -85,8 +85,29 @@ class AlertChannel(Model):
         table = "alert_channel"
 
 
+class DeliveryKind(StrEnum):
+    """Whom a delivery row is for: a person's device, or a site's robot."""
+
+    DEVICE = "device"  # Web Push: the endpoint is the subscription's push URL
+    ROBOT = "robot"  # a work-chat robot: the endpoint is "<kind>:<channel id>"
+
+    @classmethod
+    def of(cls, endpoint: str) -> DeliveryKind:
+        """The kind of the row with ``endpoint``: the one place that reads it."""
+        return cls.ROBOT if endpoint.startswith(_ROBOT_PREFIXES) else cls.DEVICE
+
+
+# A device's endpoint is an https URL (or http to loopback), never one of these.
+_ROBOT_PREFIXES = tuple(f"{kind.value}:" for kind in ChannelKind)
+
+
 class PushDelivery(Model):
-    """A push message waiting for, or done with, delivery: survives restarts."""
+    """A push message waiting for, or done with, delivery: survives restarts.
+
+    Rows for devices and for robots share the table; :attr:`kind` tells them
+    apart by the endpoint, which a row keeps when its subscription or channel
+    is deleted (both links are then set null).
+    """
 
     id = fields.BigIntField(primary_key=True)
     subscription: fields.ForeignKeyNullableRelation[PushSubscription] = fields.ForeignKeyField(
@@ -100,6 +121,8 @@ class PushDelivery(Model):
         "onsite.AlertChannel", related_name="deliveries", null=True, on_delete=fields.SET_NULL
     )
     channel_id: uuid.UUID | None
+    # A device's push URL, or a robot named by kind and id (robot_endpoint),
+    # never by its webhook, whose key whoever reads the table would have.
     endpoint = fields.CharField(max_length=1000)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     urgency = fields.CharField(max_length=16, default="normal")
@@ -113,6 +136,16 @@ class PushDelivery(Model):
 
     class Meta:
         table = "push_delivery"
+
+    @property
+    def kind(self) -> DeliveryKind:
+        """A device's message or a robot's."""
+        return DeliveryKind.of(self.endpoint)
+
+    @staticmethod
+    def robot_endpoint(channel: AlertChannel) -> str:
+        """The endpoint of a row for ``channel``."""
+        return f"{channel.kind.value}:{channel.id}"
 
 
 class PushAttempt(Model):
