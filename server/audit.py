@@ -39,6 +39,12 @@ async def recent(limit: int = 200, before: int | None = None) -> list[AdminLog]:
     return list(await query.order_by("-id").limit(limit))
 
 
+async def changes_to(target: str, kind: str, limit: int = 10) -> list[AdminLog]:
+    """The latest changes of ``kind`` (``user.`` …) to ``target``, newest first."""
+    query = AdminLog.filter(target=target, action__startswith=kind)
+    return list(await query.order_by("-id").limit(limit))
+
+
 def entry(log: AdminLog) -> LogEntry:
     return LogEntry(
         at=log.created_at, actor=log.actor_name, action=log.action, target=log.target, data=log.data

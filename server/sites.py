@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from collections import Counter
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, Field, field_validator
 from tortoise.transactions import in_transaction
@@ -14,7 +15,7 @@ from server import audit
 from server.access import require_site, sites_visible_to
 from server.context import Context
 from server.errors import ApiError, Msg, invalid
-from server.models import ContactKind, Role, Site, SiteContact, User
+from server.models import AlertChannel, ContactKind, Role, Site, SiteContact, User
 from server.schemas import Shape, SiteRef, Written
 
 
@@ -47,6 +48,12 @@ async def list_sites(user: User) -> SiteList:
 async def visible_sites(user: User) -> list[Site]:
     """The sites ``user`` belongs to (every site, for an admin), by code."""
     return list(await sites_visible_to(user).order_by("code"))
+
+
+async def member_sites(user: User) -> list[Site]:
+    """The sites ``user`` is a member of, by code (an admin's own too: what a
+    phone reports from and calls for)."""
+    return list(await user.sites.all().order_by("code"))
 
 
 async def get_site(user: User, code: str) -> SiteOut:
@@ -231,3 +238,43 @@ async def delete_contact(actor: User, code: str, contact_id: str) -> None:
     async with in_transaction():
         await found.delete()
         await audit.record(actor, "contact.delete", code, id=str(cid), name=found.name)
+
+
+# --- the administration pages' reads ---------------------------------------------
+
+M = TypeVar("M", SiteContact, AlertChannel)
+
+
+async def member_site(user: User, code: str) -> Site | None:
+    """The site with ``code`` (None if there is none), if ``user`` may see it (else 403)."""
+    site = await Site.get_or_none(code=code)
+    if site is not None:
+        await require_site(user, site)
+    return site
+
+
+async def site_counts(sites: list[Site]) -> tuple[Counter[int], dict[int, int]]:
+    """How many contacts and how many active staff each of ``sites`` has, by site id."""
+    ids = [s.id for s in sites]
+    # values_list(flat=True) gives bare values; tortoise types them as tuples.
+    contacts = Counter(
+        cast(
+            "list[int]", await SiteContact.filter(site_id__in=ids).values_list("site_id", flat=True)
+        )
+    )
+    staff = {s.id: await s.users.filter(is_active=True).count() for s in sites}
+    return contacts, staff
+
+
+async def staff_of(site: Site) -> list[User]:
+    """Everyone of ``site``, those who may log in first, by username."""
+    return list(await site.users.all().order_by("-is_active", "username"))
+
+
+async def row_of_site(model: type[M], site: Site, raw: str) -> M | None:
+    """The contact or channel of ``site`` with the id ``raw``; None if there is
+    none (or ``raw`` is not an id)."""
+    try:
+        return await model.get_or_none(id=uuid.UUID(raw), site_id=site.id)
+    except ValueError:
+        return None

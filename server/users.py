@@ -129,6 +129,11 @@ def _admin_view(user: User, sites: list[Site]) -> UserAdminOut:
     )
 
 
+async def by_username(username: str) -> User | None:
+    """The user called ``username``, active or not, or None."""
+    return await User.get_or_none(username=username)
+
+
 async def admin_out(user: User) -> UserAdminOut:
     return _admin_view(user, list(await user.sites.all()))
 

@@ -6,13 +6,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from server.models import ActionStatus, CorrectiveAction, User
+from server import action_list
 from server.templating import render
-
-
-async def open_actions(user: User) -> int:
-    """How many actions ``user`` still has to do (for the home pages' reminder)."""
-    return await CorrectiveAction.filter(owner_id=user.id, status=ActionStatus.OPEN).count()
 
 
 async def my_actions(request: Request) -> Response:
@@ -20,26 +15,13 @@ async def my_actions(request: Request) -> Response:
     if user is None:
         return RedirectResponse("/login?next=/actions", status_code=303)
     today = request.app.state.context.today()
-    mine = CorrectiveAction.filter(owner_id=user.id)
-    related = ("report", "report__site", "created_by", "rechecked_by")
-    to_do = await mine.filter(status=ActionStatus.OPEN).prefetch_related(*related)
-    # Overdue first, then by due day; those without a day last.
-    to_do.sort(key=lambda a: (not a.is_overdue(today), a.due_date is None, a.due_date or today))
-    waiting = await (
-        mine.filter(status=ActionStatus.DONE).order_by("-done_at").prefetch_related(*related)
-    )
-    passed = await (
-        mine.filter(status=ActionStatus.VERIFIED)
-        .order_by("-rechecked_at")
-        .limit(20)
-        .prefetch_related(*related)
-    )
+    mine = await action_list.my_actions(user, today)
     return render(
         request,
         "actions.html",
-        to_do=to_do,
-        waiting=waiting,
-        passed=passed,
+        to_do=mine.to_do,
+        waiting=mine.waiting,
+        passed=mine.passed,
         today=today,
         library=request.app.state.playbooks,
     )

@@ -3,17 +3,15 @@ contacts and alert channels (``/admin/sites``) and the admin log (``/admin/log``
 
 Admins change things from these pages, every write through the API
 (``admin.js``); a supervisor sees the people, contacts and channels of their
-own sites, read-only. The pages read the tables directly, as the other pages do; a
-channel's webhook only ever masked (:class:`server.alert_channels.ChannelOut`).
+own sites, read-only. The pages read through the services (:mod:`server.sites`,
+:mod:`server.users`, :mod:`server.audit`); a channel's webhook only ever masked
+(:class:`server.alert_channels.ChannelOut`).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import TypeVar, cast
 from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
@@ -21,12 +19,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server import audit, users
-from server.access import administers, require_page_role, require_site
+from server import audit, sites, users
+from server.access import administers, require_page_role
 from server.alert_channels import ChannelOut, channels_of
 from server.errors import N_, ApiError, Msg
 from server.models import (
-    AdminLog,
     AlertChannel,
     ChannelEvent,
     ChannelKind,
@@ -37,7 +34,6 @@ from server.models import (
     SiteContact,
     User,
 )
-from server.sites import contacts_of, visible_sites
 from server.templating import render
 
 MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -72,16 +68,16 @@ def _for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Respons
 async def people(request: Request, user: User) -> Response:
     """Everyone (admins, with the form to add a person), or the staff of a
     supervisor's sites (read-only); filtered by one site."""
-    sites = await visible_sites(user)
+    visible = await sites.visible_sites(user)
     # An unknown or foreign site in the address shows everyone visible, not an error.
     wanted = request.query_params.get("site") or None
-    site = wanted if wanted in {s.code for s in sites} else None
+    site = wanted if wanted in {s.code for s in visible} else None
     listed = await users.list_users(user, site)
     return render(
         request,
         "admin_people.html",
         people=listed.users,
-        sites=sites,
+        sites=visible,
         site=site,
         editing=administers(user),
     )
@@ -91,19 +87,15 @@ async def people(request: Request, user: User) -> Response:
 async def person(request: Request, user: User) -> Response:
     """One person: their name, role and sites, whether they may log in, a new
     password, and logging them out everywhere (admins)."""
-    found = await User.get_or_none(username=request.path_params["username"])
+    found = await users.by_username(request.path_params["username"])
     if found is None:
         raise HTTPException(404, "No such user.")
-    history = (
-        await AdminLog.filter(target=found.username, action__startswith="user.")
-        .order_by("-id")
-        .limit(10)
-    )
+    history = await audit.changes_to(found.username, "user.")
     return render(
         request,
         "admin_person.html",
         person=await users.admin_out(found),
-        sites=await visible_sites(user),
+        sites=await sites.visible_sites(user),
         me=found.id == user.id,
         history=history,
     )
@@ -113,19 +105,12 @@ async def person(request: Request, user: User) -> Response:
 async def site_list(request: Request, user: User) -> Response:
     """Every site with its staff and contacts counted (admins, who add one
     here), or a supervisor's own sites."""
-    sites = await visible_sites(user)
-    ids = [s.id for s in sites]
-    # values_list(flat=True) gives bare values; tortoise types them as tuples.
-    contacts = Counter(
-        cast(
-            "list[int]", await SiteContact.filter(site_id__in=ids).values_list("site_id", flat=True)
-        )
-    )
-    staff = {s.id: await s.users.filter(is_active=True).count() for s in sites}
+    visible = await sites.visible_sites(user)
+    contacts, staff = await sites.site_counts(visible)
     return render(
         request,
         "admin_sites.html",
-        sites=sites,
+        sites=visible,
         contacts=contacts,
         staff=staff,
         editing=administers(user),
@@ -133,14 +118,10 @@ async def site_list(request: Request, user: User) -> Response:
 
 
 async def _site(request: Request, user: User) -> Site:
-    site = await Site.get_or_none(code=request.path_params["code"])
+    site = await sites.member_site(user, request.path_params["code"])
     if site is None:
         raise HTTPException(404, "No such site.")
-    await require_site(user, site)
     return site
-
-
-M = TypeVar("M", SiteContact, AlertChannel)
 
 
 @_for(*MANAGERS)
@@ -152,23 +133,20 @@ async def site_page(request: Request, user: User) -> Response:
         request,
         "admin_site.html",
         site=site,
-        contacts=await contacts_of(site),
+        contacts=await sites.contacts_of(site),
         channels=[ChannelOut.of(c, site) for c in await channels_of(site)],
-        staff=await site.users.all().order_by("-is_active", "username"),
+        staff=await sites.staff_of(site),
         library=request.app.state.playbooks,
         editing=administers(user),
     )
 
 
-async def _of_site(model: type[M], site: Site, raw: str, missing: str) -> M | None:
+async def _of_site(model: type[sites.M], site: Site, raw: str, missing: str) -> sites.M | None:
     """A form's row of ``site`` by the id in its address; None for ``new``;
     a 404 saying ``missing`` for anything else."""
     if raw == "new":
         return None
-    try:
-        found = await model.get_or_none(id=uuid.UUID(raw), site_id=site.id)
-    except ValueError:
-        found = None
+    found = await sites.row_of_site(model, site, raw)
     if found is None:
         raise HTTPException(404, missing)
     return found

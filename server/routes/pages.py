@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server import alert_channels
+from server import alert_channels, sites
 from server.auth import Sessions, TooManyAttempts, check_form_csrf, client_address
 from server.build import build_id, service_worker_script, static_assets
 from server.i18n import LANG_COOKIE, normalise
@@ -134,7 +134,7 @@ async def me_page(request: Request) -> Response:
     return render(
         request,
         "me.html",
-        sites=await user.sites.all().order_by("code"),
+        sites=await sites.member_sites(user),
         robots=await alert_channels.alerting(user),
         other_sessions=await sessions.count_others(request.state.session),
     )

@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.access import report_for
+from server import report_record
 from server.models import PhotoKind
 from server.photos import check as photo_check
-from server.report_shapes import load_record, load_review
 from server.templating import render
 
 
@@ -28,10 +27,8 @@ async def print_page(request: Request) -> Response:
         report_id = uuid.UUID(request.path_params["report_id"])
     except ValueError:
         raise HTTPException(404, "No such report.") from None
-    report = await report_for(user, report_id)
-    events, photos = await load_record(report)
-    answers, actions = await load_review(report)
-    await report.fetch_related("closed_by")
+    found = await report_record.printable(user, report_id)
+    report, photos = found.report, found.photos
     ctx = request.app.state.context
     return render(
         request,
@@ -45,9 +42,9 @@ async def print_page(request: Request) -> Response:
         ],
         photo_count=len(photos),
         checks={p.id: photo_check(p, report) for p in photos},
-        answers={a.item_index: a for a in answers},
-        actions=actions,
-        events=events,
+        answers={a.item_index: a for a in found.answers},
+        actions=found.actions,
+        events=found.events,
         today=ctx.today(),
         printed_at=ctx.clock(),
         timezone=ctx.settings.timezone,
