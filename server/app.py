@@ -20,6 +20,7 @@ from starlette.types import Scope
 
 from server import db, passwords
 from server import playbooks as playbook_lib
+from server.address_filter import StorableAddress
 from server.alerts.deliverer import Backoff, Deliverer
 from server.alerts.deliverer import backoff as push_backoff
 from server.alerts.vapid import load_vapid
@@ -27,7 +28,6 @@ from server.auth import AuthMiddleware, Sessions
 from server.context import Context, utcnow
 from server.error_handlers import exception_handlers
 from server.escalation import Escalator
-from server.guards import StorableAddress
 from server.headers import SecurityHeaders
 from server.health import DB_TIMEOUT_S
 from server.i18n import LanguageMiddleware

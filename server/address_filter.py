@@ -1,5 +1,6 @@
-"""Addresses no database could look up: a page's path or query with a NUL
-(PostgreSQL refuses it in text, with a 500) is a 400 before any route runs.
+"""The middleware that refuses addresses no database could look up: a page's
+path or query with a NUL or a lone surrogate (PostgreSQL refuses them in
+text, with a 500) is a 400 before any route runs.
 
 API routes check their own path, query and body (:mod:`server.api`, a 422
 naming the field), so ``/api/`` passes through to keep that contract.
@@ -27,6 +28,8 @@ def address_problem(scope: Scope) -> str | None:
 
 
 class StorableAddress:
+    """Answers 400 to a page request whose address :func:`address_problem` refuses."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
