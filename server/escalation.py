@@ -13,8 +13,6 @@ an acknowledgement committed first makes the UPDATE match nothing.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -22,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from server.alerts.queue import notify_escalation, tell_channels
 from server.context import Context
+from server.loop import Loop
 from server.models import Event, Report, ReportStatus, Site
 
 log = logging.getLogger("onsite.escalation")
@@ -36,26 +35,23 @@ class Escalator:
         self.interval = interval
         self.batch = batch
         self.next_due: datetime | None = None
-        self.wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self.loop = Loop("escalator", self._look)
 
     async def start(self) -> None:
         # Reports that fell due while no server ran are escalated at once.
-        self._task = asyncio.create_task(self._run(), name="escalator")
+        self.loop.start()
 
     @property
     def alive(self) -> bool:
         """Its loop runs (for /healthz): started and not ended by an error."""
-        return self._task is not None and not self._task.done()
+        return self.loop.alive
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.loop.stop()
 
     def kick(self) -> None:
         """Look again now: a report was made, so there may be a nearer deadline."""
-        self.wake.set()
+        self.loop.kick()
 
     def deadline(self, report: Report) -> timedelta:
         return timedelta(minutes=self.ctx.settings.escalation_minutes[report.severity.value])
@@ -109,17 +105,15 @@ class Escalator:
         self.ctx.committed(queued)
         return True
 
-    async def _run(self) -> None:
-        while True:
-            self.wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # the worker must outlive a bad moment
-                log.exception("escalating reports failed")
-            wait = self.interval
-            if self.next_due is not None:
-                until_due = (self.next_due - self.ctx.clock()).total_seconds()
-                wait = max(0.0, min(wait, until_due))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self.wake.wait()
+    async def _look(self) -> float:
+        """One pass; then seconds until the next: the interval, or less to the
+        next deadline known."""
+        try:
+            await self.run_once()
+        except Exception:  # the worker must outlive a bad moment
+            log.exception("escalating reports failed")
+        wait = self.interval
+        if self.next_due is not None:
+            until_due = (self.next_due - self.ctx.clock()).total_seconds()
+            wait = max(0.0, min(wait, until_due))
+        return wait

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.db import _libpq_url
+from server.loop import Loop
 
 log = logging.getLogger("onsite.notices")
 
@@ -38,7 +39,7 @@ class Notices:
         self._lost = asyncio.Event()  # the connection ended
         self._connected = asyncio.Event()
         self._pid = 0  # the listening connection's backend
-        self._task: asyncio.Task | None = None
+        self.loop = Loop("notices", self._listen)
 
     @classmethod
     def for_database(cls, url: str, heard: Callable[[], None]) -> Notices | None:
@@ -48,12 +49,15 @@ class Notices:
         return None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notices")
+        self.loop.start()
+
+    @property
+    def alive(self) -> bool:
+        """Its loop runs: started and not ended by an error."""
+        return self.loop.alive
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.loop.stop()
 
     @property
     def connected(self) -> bool:
@@ -64,31 +68,32 @@ class Notices:
         """Events were committed here: tell the other servers (soon, not awaited)."""
         self._want.set()
 
-    async def _run(self) -> None:
+    async def _listen(self) -> float:
+        """Connect and listen until the connection ends; then ``retry`` seconds
+        until the next attempt."""
         import asyncpg
 
-        while True:
-            conn = None
-            try:
-                conn = await asyncpg.connect(self.url, timeout=10)
-                self._pid = conn.get_server_pid()
-                self._lost.clear()
-                conn.add_termination_listener(lambda _conn: self._lost.set())
-                await conn.add_listener(CHANNEL, self._on_notice)
-                self._connected.set()
-                # Events may have come while not listening: the hub looks once.
-                self.heard()
-                await self._serve(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database went away: poll, and try again
-                log.warning("notices between servers paused (%s); polling meanwhile", exc)
-            finally:
-                self._connected.clear()
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.terminate()
-            await asyncio.sleep(self.retry)
+        conn = None
+        try:
+            conn = await asyncpg.connect(self.url, timeout=10)
+            self._pid = conn.get_server_pid()
+            self._lost.clear()
+            conn.add_termination_listener(lambda _conn: self._lost.set())
+            await conn.add_listener(CHANNEL, self._on_notice)
+            self._connected.set()
+            # Events may have come while not listening: the hub looks once.
+            self.heard()
+            await self._serve(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database went away: poll, and try again
+            log.warning("notices between servers paused (%s); polling meanwhile", exc)
+        finally:
+            self._connected.clear()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.terminate()
+        return self.retry
 
     def _on_notice(self, _conn: Any, pid: int, _channel: str, _payload: object) -> None:
         if pid != self._pid:  # this server's own were told locally already

@@ -13,7 +13,6 @@ meanwhile makes the UPDATE match nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -23,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from server.alerts.queue import notify_action, tell_channels
 from server.context import Context
+from server.loop import Loop
 from server.models import ActionStatus, CorrectiveAction, Event, Report, ReportStatus
 
 log = logging.getLogger("onsite.reminders")
@@ -49,21 +49,19 @@ class Reminders:
         self.interval = interval
         self.from_hour = from_hour
         self.batch = batch
-        self._task: asyncio.Task | None = None
+        self.loop = Loop("reminders", self._look)
 
     async def start(self) -> None:
         # Actions that fell overdue while no server ran are reminded at once.
-        self._task = asyncio.create_task(self._run(), name="reminders")
+        self.loop.start()
 
     @property
     def alive(self) -> bool:
         """Its loop runs (for /healthz): started and not ended by an error."""
-        return self._task is not None and not self._task.done()
+        return self.loop.alive
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.loop.stop()
 
     async def run_once(self) -> int:
         """Remind the owner of every action overdue today and not reminded yet
@@ -121,10 +119,10 @@ class Reminders:
         self.ctx.committed(queued)
         return True
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the worker must outlive a bad moment
-                log.exception("reminding overdue actions failed")
-            await asyncio.sleep(self.interval)
+    async def _look(self) -> float:
+        """One pass; then the interval until the next."""
+        try:
+            await self.run_once()
+        except Exception:  # the worker must outlive a bad moment
+            log.exception("reminding overdue actions failed")
+        return self.interval

@@ -18,7 +18,6 @@ transaction leaves a hole that never fills). Streams read only up to it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +31,7 @@ from tortoise.queryset import QuerySet
 
 from server.access import reports_visible_to
 from server.errors import invalid
+from server.loop import Loop
 from server.models import Event, Report, User
 from server.report_shapes import RELATED, EventOut, ReportSummary, summary_fields
 from server.schemas import Person, Shape
@@ -90,16 +90,15 @@ class Hub:
         self.monotonic = monotonic
         # Every event id up to here is committed (or given up as rolled back).
         self.newest = 0
-        self._kick = asyncio.Event()
         self._advanced = asyncio.Event()
         # A hole in the ids, keyed by the id just above it: when first seen.
         self._holes: dict[int, float] = {}
         self._watchers: list[Callable[[], None]] = []
-        self._task: asyncio.Task | None = None
+        self.loop = Loop("stream-hub", self._look)
 
     def notify(self) -> None:
         """Events were just committed here: look now rather than at the next poll."""
-        self._kick.set()
+        self.loop.kick()
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever the watermark moves (new events anywhere)."""
@@ -111,17 +110,15 @@ class Hub:
             "list[int]", await Event.all().order_by("-id").limit(1).values_list("id", flat=True)
         )
         self.newest = last[0] if last else 0
-        self._task = asyncio.create_task(self._run(), name="stream-hub")
+        self.loop.start()
 
     @property
     def alive(self) -> bool:
         """Its loop runs (for /healthz): started and not ended by an error."""
-        return self._task is not None and not self._task.done()
+        return self.loop.alive
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.loop.stop()
 
     async def wait(self, seen: int) -> None:
         """Until the watermark passes ``seen``."""
@@ -158,17 +155,14 @@ class Hub:
                 callback()
         return len(found) == LOOKAHEAD and mark == found[-1]
 
-    async def _run(self) -> None:
-        while True:
-            self._kick.clear()
-            try:
-                if await self.advance():
-                    continue  # a burst: read on at once
-            except Exception:  # the poller must outlive a bad moment
-                log.exception("reading new events failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll):
-                    await self._kick.wait()
+    async def _look(self) -> float:
+        """Move the watermark; then the poll interval until the next look."""
+        try:
+            if await self.advance():
+                return 0  # a burst: read on at once
+        except Exception:  # the poller must outlive a bad moment
+            log.exception("reading new events failed")
+        return self.poll
 
 
 async def follow(

@@ -66,7 +66,7 @@ async def test_a_database_that_hangs_gives_503_within_the_timeout(app, client, m
 
 
 async def test_a_dead_push_deliverer_gives_503_naming_it(app, client):
-    task = app.state.deliverer._task
+    task = app.state.deliverer.loop.task
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     response = await client.get("/healthz")
@@ -78,7 +78,7 @@ async def test_a_dead_push_deliverer_gives_503_naming_it(app, client):
 
 
 async def test_a_dead_escalator_gives_503_naming_it(app, client):
-    task = app.state.escalator._task
+    task = app.state.escalator.loop.task
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     response = await client.get("/healthz")

@@ -36,6 +36,7 @@ from server.alerts import robots
 from server.alerts.queue import TEST_TOPIC
 from server.alerts.vapid import Vapid
 from server.context import utcnow
+from server.loop import Loop
 from server.models import (
     AlertChannel,
     DeliveryKind,
@@ -221,15 +222,14 @@ class Deliverer:
         self.open = asyncio.Semaphore(open_limit)
         self.timeout = timeout
         self.poll = poll
-        self.wake = asyncio.Event()
         self.client: httpx.AsyncClient | None = None
         # Robots: their own client and slots, so a hung one never holds up a push.
         self.robot_client: httpx.AsyncClient | None = None
         self.robot_slots = asyncio.Semaphore(concurrency)
         self.robot_open = asyncio.Semaphore(open_limit)
         self.lanes: dict[tuple[str, object], Lane] = {}
-        self._task: asyncio.Task | None = None
-        self._recording: asyncio.Task | None = None
+        self.loop = Loop("push-deliverer", self._claim_round)
+        self._recording = Loop("push-recorder", self._record_batch)
         self._in_flight: set[asyncio.Task] = set()
         self._outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self._unrecorded = 0  # outcomes sent but not yet written down
@@ -244,30 +244,27 @@ class Deliverer:
         timeout = httpx.Timeout(self.timeout, connect=5.0)
         self.client = httpx.AsyncClient(timeout=timeout, limits=limits)
         self.robot_client = httpx.AsyncClient(timeout=timeout, limits=limits)
-        self._task = asyncio.create_task(self._run(), name="push-deliverer")
-        self._recording = asyncio.create_task(self._recorder(), name="push-recorder")
+        self.loop.start()
+        self._recording.start()
 
     @property
     def alive(self) -> bool:
-        """Claiming and recording: both of its tasks run (for /healthz)."""
-        return all(t is not None and not t.done() for t in (self._task, self._recording))
+        """Claiming and recording: both of its loops run (for /healthz)."""
+        return self.loop.alive and self._recording.alive
 
     async def stop(self) -> None:
         """Stop claiming and cancel sends under way: their lease runs out and
         whichever server runs next sends them again."""
         self._stopping = True
-        tasks = [t for t in (self._task, *self._in_flight) if t]
-        for task in tasks:
+        sends = list(self._in_flight)
+        for task in sends:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(self.loop.stop(), *sends, return_exceptions=True)
         # What was sent is written down before the server stops (never
         # cancelled mid-transaction), so the next server does not send it again.
-        if self._recording:
-            self._outcomes.put_nowait(None)
-            try:
-                await asyncio.wait_for(self._recording, timeout=5)
-            except TimeoutError:
-                log.warning("push outcomes not all written at shutdown; they will be resent")
+        self._outcomes.put_nowait(None)
+        if not await self._recording.stop(grace=5):
+            log.warning("push outcomes not all written at shutdown; they will be resent")
         for client in (self.client, self.robot_client):
             if client:
                 await client.aclose()
@@ -283,26 +280,23 @@ class Deliverer:
 
     def kick(self) -> None:
         """Wake the worker now (a report was just made)."""
-        self.wake.set()
+        self.loop.kick()
 
-    async def _run(self) -> None:
-        while True:
-            # Cleared before the claim: a kick that comes while it runs is
-            # kept for the wait below, not lost until the next poll.
-            self.wake.clear()
-            room = min(200, HELD_LIMIT - self._held())
-            claimed: list[PushDelivery] = []
-            if room > 0:
-                try:
-                    claimed = await self._claim(limit=room)
-                except Exception:  # the worker must outlive a bad moment
-                    log.exception("claiming push deliveries failed")
-            for delivery in claimed:
-                self._to_lane(delivery)
-            if claimed and len(claimed) == room:
-                continue  # more may be due: go again at once
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.poll)
+    async def _claim_round(self) -> float:
+        """Claim what is due and has room, into its lanes; then seconds until
+        the next claim (none if there may be more due now)."""
+        room = min(200, HELD_LIMIT - self._held())
+        claimed: list[PushDelivery] = []
+        if room > 0:
+            try:
+                claimed = await self._claim(limit=room)
+            except Exception:  # the worker must outlive a bad moment
+                log.exception("claiming push deliveries failed")
+        for delivery in claimed:
+            self._to_lane(delivery)
+        if claimed and len(claimed) == room:
+            return 0  # more may be due: go again at once
+        return self.poll
 
     def _held(self) -> int:
         return sum(lane.in_flight + len(lane.waiting) for lane in self.lanes.values())
@@ -384,25 +378,23 @@ class Deliverer:
         self._unrecorded += 1
         self._outcomes.put_nowait(outcome)
 
-    async def _recorder(self) -> None:
+    async def _record_batch(self) -> float | None:
         """Write outcomes in batches: one transaction for whatever has come in
         meanwhile, instead of two writes per message (a fan-out to a thousand
         phones would otherwise queue two thousand commits). ``None`` in the
         queue means: write what is there, then stop."""
         done = False
-        while not done:
-            batch = []
-            item = await self._outcomes.get()
-            while True:
-                if item is None:
-                    done = True
-                else:
-                    batch.append(item)
-                if self._outcomes.empty() or len(batch) >= 500:
-                    break
-                item = self._outcomes.get_nowait()
-            if not batch:
-                continue
+        batch = []
+        item = await self._outcomes.get()
+        while True:
+            if item is None:
+                done = True
+            else:
+                batch.append(item)
+            if self._outcomes.empty() or len(batch) >= 500:
+                break
+            item = self._outcomes.get_nowait()
+        if batch:
             try:
                 await record(batch, self.clock())
             except Exception:  # the worker must outlive a bad moment
@@ -410,11 +402,12 @@ class Deliverer:
                 log.exception("recording %d push outcomes failed", len(batch))
             finally:
                 self._unrecorded -= len(batch)
+        return None if done else 0
 
     def _wake_later(self, when: datetime) -> None:
         delay = max(0.0, (when - self.clock()).total_seconds())
         if delay < self.poll:
-            asyncio.get_running_loop().call_later(delay, self.wake.set)
+            asyncio.get_running_loop().call_later(delay, self.loop.kick)
 
     @staticmethod
     async def _refused(url: str, allowed: tuple[str, ...]) -> str | None:
@@ -520,7 +513,7 @@ class Deliverer:
             # so the robot's messages keep their order.
             self._put_off(lane, delivery.next_attempt_at)
         self._pump(key, lane)
-        self.wake.set()  # room to claim more
+        self.loop.kick()  # room to claim more
 
     async def _post_to_robot(self, delivery: PushDelivery, robot: Lane) -> Outcome:
         """Send one message to its robot, signed at send time (DingTalk 加签)."""
