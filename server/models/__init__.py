@@ -1,7 +1,8 @@
 """The tables of the whole domain, by part (Tortoise finds the models here).
 
-people: sites, staff and their logins; reports: reports, steps, photos, the timeline;
-review: 分析 answers and 改善 actions; alerts: devices, robots and the delivery queue.
+sites: sites and their emergency contacts; staff: users and their logins; audit: the
+admin log; reports: reports, steps, photos, the timeline; review: 分析 answers and 改善
+actions; alerts: devices, robots and the delivery queue.
 """
 
 from server.models.alerts import (
@@ -14,16 +15,7 @@ from server.models.alerts import (
     PushDelivery,
     PushSubscription,
 )
-from server.models.people import (
-    AdminLog,
-    ContactKind,
-    LoginFailure,
-    LoginSession,
-    Role,
-    Site,
-    SiteContact,
-    User,
-)
+from server.models.audit import AdminLog
 from server.models.reports import (
     Event,
     Photo,
@@ -34,6 +26,8 @@ from server.models.reports import (
     Severity,
 )
 from server.models.review import ActionStatus, AnalysisAnswer, CorrectiveAction, Verdict
+from server.models.sites import ContactKind, Site, SiteContact
+from server.models.staff import LoginFailure, LoginSession, Role, User
 
 __all__ = [
     "AlertChannel",

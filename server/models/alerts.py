@@ -10,8 +10,9 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from server.models.people import Site, User
 from server.models.reports import Report, Severity
+from server.models.sites import Site
+from server.models.staff import User
 
 
 class DeliveryStatus(StrEnum):

@@ -13,7 +13,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from server.models.people import Site, User
+from server.models.sites import Site
+from server.models.staff import User
 
 
 class Severity(StrEnum):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
-from server.models.people import User
+from server.models.staff import User
 
 if TYPE_CHECKING:
     from server.models.reports import Report

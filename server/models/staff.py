@@ -1,18 +1,18 @@
-"""People and places: sites (estates), their staff and emergency contacts, and the
-log of what admins changed."""
+"""Staff and their logins: users with their role and sites, each login's
+session, and the failed logins counted against a name or an address."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from tortoise import fields
 from tortoise.expressions import F
 from tortoise.models import Model
 
 if TYPE_CHECKING:
-    from server.models.reports import Report
+    from server.models.sites import Site
 
 
 class Role(StrEnum):
@@ -20,21 +20,6 @@ class Role(StrEnum):
     TECHNICIAN = "technician"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
-
-
-class Site(Model):
-    """A residential estate (小区) that staff belong to."""
-
-    id = fields.IntField(primary_key=True)
-    code = fields.CharField(max_length=32, unique=True)
-    name = fields.CharField(max_length=200)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    users: fields.ManyToManyRelation[User]
-    reports: fields.ReverseRelation[Report]
-
-    class Meta:
-        table = "site"
 
 
 class User(Model):
@@ -108,53 +93,3 @@ class LoginFailure(Model):
 
     class Meta:
         table = "login_failure"
-
-
-class ContactKind(StrEnum):
-    """Who a site's emergency contact is."""
-
-    LIFT = "lift"  # 电梯维保
-    PROPERTY_OFFICE = "property_office"  # 物业服务中心
-    WATER = "water"
-    POWER = "power"
-    GAS = "gas"
-    SECURITY = "security"  # the security company
-    OTHER = "other"
-
-
-class SiteContact(Model):
-    """One of a site's own emergency numbers (its lift company's 24-hour line)."""
-
-    id = fields.UUIDField(primary_key=True)
-    site: fields.ForeignKeyRelation[Site] = fields.ForeignKeyField(
-        "onsite.Site", related_name="contacts", on_delete=fields.CASCADE
-    )
-    site_id: int
-    name = fields.CharField(max_length=100)
-    phone = fields.CharField(max_length=32)
-    kind = fields.CharEnumField(ContactKind, max_length=20)
-    # Ids of the incident types whose report flow offers this number.
-    incident_types: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
-    created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now=True)
-
-    class Meta:
-        table = "site_contact"
-
-
-class AdminLog(Model):
-    """One change made by an admin (or the CLI): who, what, to what, when."""
-
-    id = fields.BigIntField(primary_key=True)
-    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "onsite.User", related_name="admin_changes", null=True, on_delete=fields.SET_NULL
-    )
-    # Kept as written, so the log still says who after the user is gone (or "cli").
-    actor_name = fields.CharField(max_length=64)
-    action = fields.CharField(max_length=32)
-    target = fields.CharField(max_length=100)
-    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        table = "admin_log"
