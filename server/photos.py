@@ -170,7 +170,7 @@ def check(photo: Photo, report: Report) -> Check:
     return Check(before=before, distance=distance)
 
 
-class CheckOut(Shape):
+class PhotoCheckOut(Shape):
     """How the photo's capture time and place compare with the report's."""
 
     minutes_before_incident: int | None = Field(
@@ -186,7 +186,7 @@ class CheckOut(Shape):
     far_away: bool = Field(description=f"taken more than {FAR_M} m from the report's location")
 
     @classmethod
-    def of(cls, c: Check) -> CheckOut:
+    def of(cls, c: Check) -> PhotoCheckOut:
         return cls(
             minutes_before_incident=None
             if c.before is None
@@ -209,7 +209,7 @@ class PhotoOut(Shape):
     latitude: float | None
     longitude: float | None
     camera: str
-    check: CheckOut
+    check: PhotoCheckOut
     url: str
     thumbnail_url: str
 
@@ -227,7 +227,7 @@ class PhotoOut(Shape):
             latitude=photo.latitude,
             longitude=photo.longitude,
             camera=photo.camera,
-            check=CheckOut.of(check(photo, report)),
+            check=PhotoCheckOut.of(check(photo, report)),
             url=url,
             thumbnail_url=f"{url}/thumb",
         )

@@ -101,7 +101,7 @@ class AnalysisOut(Shape):
     at: Timestamp | None
 
 
-class CheckOut(Shape):
+class RecheckOut(Shape):
     """The latest re-check (复查) of an action, by someone other than its owner."""
 
     passed: bool
@@ -124,14 +124,14 @@ class ActionOut(Shape):
     done_at: Timestamp | None
     done_note: str
     done_photos: list[str]
-    check: CheckOut | None
+    check: RecheckOut | None
 
     @classmethod
     def of(cls, action: CorrectiveAction, today: date) -> ActionOut:
         """``action`` with its owner, creator and re-checker fetched."""
         check = None
         if action.rechecked_at is not None:
-            check = CheckOut(
+            check = RecheckOut(
                 passed=action.status == ActionStatus.VERIFIED,
                 note=action.recheck_note,
                 by=Person.of(action.rechecked_by),
