@@ -133,7 +133,7 @@ async def run(count: int, runs: int, origin: str, subscriptions: list[dict]) -> 
             put_ms = statistics.median(put_runs)
 
             # Encryption alone: what each message costs the server's CPU.
-            pusher = app.state.deliverer.pusher
+            pusher = app.state.deliverer.device_sender.pusher
             from webpush import WebPushSubscription
 
             sub = WebPushSubscription.model_validate(subscriptions[0])

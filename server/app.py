@@ -21,8 +21,9 @@ from starlette.types import Scope
 from server import db, passwords
 from server import playbooks as playbook_lib
 from server.address_filter import StorableAddress
-from server.alerts.deliverer import Backoff, Deliverer
-from server.alerts.deliverer import backoff as push_backoff
+from server.alerts.deliverer import Deliverer
+from server.alerts.retry import Backoff
+from server.alerts.retry import backoff as push_backoff
 from server.alerts.vapid import load_vapid
 from server.auth import AuthMiddleware, Sessions
 from server.context import Context, utcnow

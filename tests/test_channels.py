@@ -15,7 +15,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from server.alerts import robots
-from server.alerts.deliverer import PACE_WINDOW
+from server.alerts.lanes import PACE_WINDOW
 from server.alerts.queue import tell_channels
 from server.app import create_app
 from server.escalation import Escalator

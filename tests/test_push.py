@@ -309,7 +309,7 @@ async def test_a_send_to_an_endpoint_no_longer_allowed_is_refused_at_send_time(
     phone = receiver.device("later")
     async with as_user(app, "super") as sup:
         await subscribe(sup, phone, receiver.origin)
-    app.state.deliverer.push_hosts = ("fcm.googleapis.com",)  # the list changed since
+    app.state.deliverer.device_sender.hosts = ("fcm.googleapis.com",)  # the list changed since
     await login(client, "guard")
     await report(app, client)
     await settled(app)
