@@ -8,9 +8,9 @@ Messages are written in English, as the message ids of the ``server`` gettext
 domain (``pwa/translations/zh_CN/LC_MESSAGES/server.po`` has the Chinese),
 and put into words only when the answer's language is known. A message with
 values is a :class:`Msg`, its placeholders (``{name}``) filled after
-translation; ``pybabel extract -F pwa/babel-server.cfg`` finds every message
-by the calls that take one (see that file), and a test fails when one has no
-translation.
+translation; ``pybabel extract`` finds every message by the calls that take
+one (the commands are in :mod:`server.error_text`), and a test fails when one
+has no translation.
 """
 
 from __future__ import annotations
