@@ -22,7 +22,7 @@ Each client is a closed loop as one of several guards of site ``bench``
 (logged in, with one report, before the clock starts): it picks the next
 request at random, 45% report PUT (a fresh uuid), 35% ``GET /api/reports``
 (first page of 50), 15% photo PUT (a fresh uuid, on one of its recent
-reports; two small real photos from ../shared/photos/gps), 5% a login
+reports; two small real photos from tests/photos/gps), 5% a login
 (``POST /api/session``, a correct password: only failures are throttled).
 Passwords are hashed at the server's default cost (argon2id, 64 MiB)
 unless ONSITE_PASSWORD_MEMORY_KIB says otherwise.
@@ -57,7 +57,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parent.parent
-PHOTOS = ROOT.parent / "shared" / "photos" / "gps"
+PHOTOS = ROOT / "tests" / "photos" / "gps"
 CSRF = {"X-Requested-With": "onsite"}
 JPEG = {**CSRF, "Content-Type": "image/jpeg"}
 MIX = {"report": 45, "list": 35, "photo": 15, "login": 5}

@@ -1,6 +1,7 @@
 """The photo pipeline beside a naive Pillow pipeline and pyvips, on phone photos.
 
-For each photo in ../shared/photos/phone/ and each pipeline: the median time
+For each full-size phone photo (``--photos DIR``, by default
+../shared/photos/phone/, the originals of tests/photos/phone) and each pipeline: the median time
 of several runs, the output size, SSIM against a reference downscale (full
 decode, exact orientation, Lanczos to the same size, never JPEG-compressed),
 and the peak memory of one conversion (a forked child's high-water mark
@@ -11,7 +12,7 @@ MB of pixels), for the server's peak memory above its idle size and each
 answer.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/photos.py [--runs 5] [--quality 80]
+    .venv/bin/python bench/photos.py [--runs 5] [--quality 80] [--photos DIR]
     .venv/bin/python bench/photos.py --skip-pipelines   # the server parts only
 
 Targets (issue 6): >= 2x faster than naive, within 1.3x of pyvips,
@@ -54,6 +55,8 @@ sys.path.insert(0, str(ROOT))
 
 from server import imaging  # noqa: E402
 
+# Full-size phone photos (2.4 to 12 MP); the copies in tests/photos/phone are
+# downscaled, so the figures come from the originals.
 PHONE = ROOT.parent / "shared" / "photos" / "phone"
 EDGE = imaging.DISPLAY_EDGE
 
@@ -134,6 +137,7 @@ def timed(fn: Callable[[bytes], bytes], raw: bytes, runs: int) -> tuple[float, b
 
 
 def main() -> None:
+    global PHONE
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quality", type=int, default=imaging.DISPLAY_QUALITY)
@@ -155,7 +159,11 @@ def main() -> None:
     parser.add_argument(
         "--phone", action="store_true", help="only the phone's encoding, in Chromium"
     )
+    parser.add_argument(
+        "--photos", type=Path, default=PHONE, help="folder of full-size phone photos (*.jpg)"
+    )
     args = parser.parse_args()
+    PHONE = args.photos
     imaging.DISPLAY_QUALITY = args.quality
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
@@ -254,7 +262,7 @@ def phone_encodings() -> None:
         c: [] for c in PHONE_GRID
     }
     with sync_playwright() as p:
-        from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # the tests' launch
+        from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page()

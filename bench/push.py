@@ -1,7 +1,7 @@
 """Push fan-out: one report to 1,000 subscriptions on a local push service.
 
 The real app (in process, SQLite in a temporary folder) and a receiver on
-127.0.0.1 in a process of its own, as a push service is (tests/push_receiver.py),
+127.0.0.1 in a process of its own, as a push service is (tests/helpers/push_receiver.py),
 that checks the VAPID JWT and decrypts with http_ece one message in ten (all
 of them would measure the receiver, not us). Prints the time from the
 guard's PUT to the last delivery, and the encryption cost per message
@@ -13,7 +13,7 @@ Target (issue 7): < 3 s end to end.
 
 Then the group robots (issue 15): 100 sites, each with a WeCom and a signed
 DingTalk channel on a local receiver in a process of its own
-(tests/channel_receiver.py, which checks each signature and message shape),
+(tests/helpers/channel_receiver.py, which checks each signature and message shape),
 one critical report per site at once; prints the time from the first PUT to
 the last message in a group.
 """
@@ -52,7 +52,7 @@ def start(module: str, *args: str) -> tuple[subprocess.Popen, dict]:
     """A receiver (tests/<module>.py) in a process of its own, and the JSON line
     it prints once it listens; it stops when its stdin closes."""
     receiver = subprocess.Popen(
-        [sys.executable, "-m", f"tests.{module}", *args],
+        [sys.executable, "-m", f"tests.helpers.{module}", *args],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

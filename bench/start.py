@@ -35,13 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    GUARD_PASSWORD,
-    PHONE_OPTIONS,
-    LiveServer,
-)
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, PHONE_OPTIONS  # noqa: E402
+from tests.helpers.live import GUARD_PASSWORD, LiveServer  # noqa: E402
 
 READY_JS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];

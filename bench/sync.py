@@ -2,8 +2,9 @@
 the real sync code in Chromium to the real server over loopback.
 
 The server runs as ``onsite serve`` (SQLite in a temporary folder). The phone
-logs in; a real phone photo (../shared/photos/phone) is compressed in the
-page as the report flow does (1600 px, JPEG 0.85); 200 reports are put in the
+logs in; a real full-size phone photo (``--photo``, by default
+../shared/photos/phone/4032x3024.jpg) is compressed in the page as the
+report flow does (1600 px, JPEG 0.85); 200 reports are put in the
 outbox while offline, each with its own copy of the photo; then the signal
 returns and the time until the last photo is on the server is measured.
 
@@ -25,14 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    GUARD_PASSWORD,
-    PHONE_OPTIONS,
-    LiveServer,
-    log_in,
-)
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, PHONE_OPTIONS, log_in  # noqa: E402
+from tests.helpers.live import GUARD_PASSWORD, LiveServer  # noqa: E402
 
 PHOTO = ROOT.parent / "shared" / "photos" / "phone" / "4032x3024.jpg"
 

@@ -2,78 +2,43 @@
 
 Tests run on SQLite always. With ONSITE_TEST_DATABASE_URL pointing at a
 PostgreSQL server (CI sets it), every test gets its own fresh database there
-instead, made from that server and dropped afterwards.
+instead, made from that server and dropped afterwards. The plain helpers
+behind them are in :mod:`tests.helpers`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
-import re
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from jsonschema import Draft202012Validator
 
-from server import db, passwords
+from server import db
 from server import settings as settings_mod
 from server.app import create_app
-from server.models import Role, Site, User
-from server.openapi import document
-from server.passwords import hash_password
-
-T = TypeVar("T")
-PG_ENV = "ONSITE_TEST_DATABASE_URL"
-CSRF = {"X-Requested-With": "onsite"}
-PASSWORD = "correct horse battery"
-# Password hashes at a test's cost (64 KiB, not 64 MiB): a login takes a
-# fraction of a millisecond instead of a tenth of a second. Subprocesses
-# (the CLI, live servers) read it from the environment.
-CHEAP_HASH_KIB = 64
-os.environ["ONSITE_PASSWORD_MEMORY_KIB"] = str(CHEAP_HASH_KIB)
-passwords.configure(CHEAP_HASH_KIB)
-
-
-def postgres_server_url() -> str | None:
-    return os.environ.get(PG_ENV) or None
-
-
-def _admin_dsn(url: str) -> tuple[str, str]:
-    """Split ``postgres://…/db`` into the server part and the database name."""
-    base, _, _db = url.rpartition("/")
-    return base, _db
-
-
-def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to its end from sync code, in a thread of its own:
-    Playwright's sync API may own this thread's event loop."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def run_postgres(sql: str) -> None:
-    """Run one statement on the test PostgreSQL server's maintenance database."""
-    import asyncpg
-
-    base, maintenance_db = _admin_dsn(postgres_server_url() or "")
-
-    async def run() -> None:
-        conn = await asyncpg.connect(f"{base}/{maintenance_db or 'postgres'}")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    run_async(run())
+from server.models import Role, Site
+from tests.helpers.core import (  # noqa: F401 (imported by tests from here)
+    CHEAP_HASH_KIB,
+    CSRF,
+    PASSWORD,
+    Clock,
+    World,
+    admin_dsn,
+    api_client,
+    login,
+    make_user,
+    postgres_server_url,
+    run_async,
+    run_postgres,
+)
+from tests.helpers.live import LiveServer, module_database, staff_the
+from tests.helpers.reports import report_body
 
 
 @pytest.fixture
@@ -83,7 +48,7 @@ async def empty_postgres(tmp_path: Path) -> AsyncIterator[str]:
     CI a test that needs it is skipped when there is none; in CI it fails."""
     import asyncpg
 
-    base = _admin_dsn(postgres_server_url() or "postgres://postgres@127.0.0.1:5432/postgres")[0]
+    base = admin_dsn(postgres_server_url() or "postgres://postgres@127.0.0.1:5432/postgres")[0]
     try:
         admin = await asyncpg.connect(f"{base}/postgres", timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -110,7 +75,7 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         run_async(db.migrate(migrated))
         yield str(path)
         return
-    base, _ = _admin_dsn(url)
+    base, _ = admin_dsn(url)
     name = f"onsite_tpl_{secrets.token_hex(6)}"
     run_postgres(f'CREATE DATABASE "{name}"')
     try:
@@ -134,7 +99,7 @@ def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
         shutil.copyfile(template_database, data / "onsite.sqlite3")
         yield ""
         return
-    base, _ = _admin_dsn(url)
+    base, _ = admin_dsn(url)
     name = f"onsite_t_{secrets.token_hex(6)}"
     run_postgres(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     try:
@@ -156,20 +121,6 @@ def settings(tmp_path: Path, database_url: str) -> settings_mod.Settings:
     )
 
 
-class Clock:
-    """The app's clock in tests: real time, moved on by :meth:`advance`
-    instead of sleeping (a Retry-After, a backoff, a due date)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -182,18 +133,6 @@ async def app(settings: settings_mod.Settings, clock: Clock) -> AsyncIterator:
     # once in 889 tests on PostgreSQL it passed asgi_lifespan's default 5 s.
     async with LifespanManager(application, shutdown_timeout=20):
         yield application
-
-
-def api_client(app) -> httpx.AsyncClient:
-    """A client of the app whose every API answer is checked against the
-    OpenAPI document: its status is documented, its body matches."""
-    if not hasattr(app.state, "test_contract"):
-        app.state.test_contract = Contract(document(app.routes))
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        event_hooks={"response": [app.state.test_contract.check]},
-    )
 
 
 @pytest.fixture
@@ -219,65 +158,6 @@ async def as_user(app) -> AsyncIterator[Callable[[str], Awaitable[httpx.AsyncCli
         await c.aclose()
 
 
-class Contract:
-    """Holds answers to what /api/openapi.json says of them."""
-
-    def __init__(self, doc: dict) -> None:
-        self.doc = doc
-        self.paths = [
-            (re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", path) + "$"), ops)
-            for path, ops in doc["paths"].items()
-        ]
-
-    async def check(self, response: httpx.Response) -> None:
-        request = response.request
-        op = self.operation(request.method.lower(), request.url.path)
-        if op is None:  # not an API operation (a page, an unknown path, a 405)
-            return
-        where = f"{request.method} {request.url.path} -> {response.status_code}"
-        answer = op["responses"].get(str(response.status_code))
-        assert answer is not None, f"{where} is not documented"
-        documented = answer.get("content", {})
-        ctype = response.headers.get("content-type", "").split(";")[0]
-        if ctype == "application/json" and response.status_code != 204:
-            assert "application/json" in documented, f"{where}: JSON is not documented"
-            await response.aread()
-            schema = {**documented["application/json"]["schema"], **self.doc}
-            errors = list(Draft202012Validator(schema).iter_errors(response.json()))
-            assert not errors, f"{where}: {errors[0].message} at {list(errors[0].absolute_path)}"
-
-    def operation(self, method: str, path: str) -> dict | None:
-        for pattern, ops in self.paths:
-            if pattern.match(path):
-                return ops.get(method)
-        return None
-
-
-@dataclass
-class World:
-    """Two sites and one user per role on the first, a guard on the second."""
-
-    north: Site
-    south: Site
-    guard: User
-    technician: User
-    supervisor: User
-    admin: User
-    south_guard: User
-
-
-async def make_user(username: str, role: Role, *sites: Site) -> User:
-    user = await User.create(
-        username=username,
-        role=role,
-        display_name=username.title(),
-        password_hash=hash_password(PASSWORD),
-    )
-    if sites:
-        await user.sites.add(*sites)
-    return user
-
-
 @pytest.fixture
 async def world(app) -> World:
     north = await Site.create(code="north", name="北苑")
@@ -293,11 +173,35 @@ async def world(app) -> World:
     )
 
 
-async def login(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD
-) -> httpx.Response:
-    response = await client.post(
-        "/api/session", json={"username": username, "password": password}, headers=CSRF
-    )
-    assert response.status_code == 200, response.text
-    return response
+@pytest.fixture
+def body(app) -> dict:
+    """A whole report of a lift entrapment at north, as a guard's phone sends it."""
+    return report_body(app)
+
+
+@pytest.fixture(scope="session")
+def staffed_template(tmp_path_factory, template_database: str) -> Iterator[str]:
+    """The migrated template with site north, its guard and the administrator,
+    made once by the CLI: every live server starts from a copy of it."""
+    data = tmp_path_factory.mktemp("staffed") / "data"
+    with module_database(data, template_database, keep=True) as url:
+        staff_the(LiveServer(data, url))
+        yield str(data / "onsite.sqlite3") if not url else url.rpartition("/")[2]
+    if url:
+        run_postgres(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 and a free port, for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -55,7 +55,7 @@ from server.api import ApiRoute
 from server.models import Event, Role, User
 from server.settings import Settings
 from tests.conftest import CSRF, PASSWORD, api_client, make_user
-from tests.routes.test_reports import lift_id
+from tests.helpers.reports import lift_id
 
 ROLES = (Role.GUARD, Role.TECHNICIAN, Role.SUPERVISOR, Role.ADMIN)
 ALL = frozenset(ROLES)

@@ -7,7 +7,7 @@ import uuid
 
 from server.models import AlertChannel, ChannelKind, Event, PushSubscription, Severity
 from tests.conftest import login, make_user
-from tests.routes.test_reports import body, put  # noqa: F401 - body is a fixture
+from tests.helpers.reports import put
 
 
 async def device(user, n: int) -> None:
@@ -16,7 +16,7 @@ async def device(user, n: int) -> None:
     )
 
 
-async def test_the_answer_counts_each_alerted_supervisor_once(client, world, body):  # noqa: F811
+async def test_the_answer_counts_each_alerted_supervisor_once(client, world, body):
     second = await make_user("second", world.supervisor.role, world.north)
     await device(world.supervisor, 1)
     await device(world.supervisor, 2)  # two phones, one person
@@ -28,13 +28,13 @@ async def test_the_answer_counts_each_alerted_supervisor_once(client, world, bod
     assert response.json()["alerted"] == {"supervisors": 2, "channels": 0}
 
 
-async def test_no_supervisor_with_notifications_on_is_zero(client, world, body):  # noqa: F811
+async def test_no_supervisor_with_notifications_on_is_zero(client, world, body):
     await login(client, "guard")
     response = await put(client, uuid.uuid4(), body)
     assert response.json()["alerted"] == {"supervisors": 0, "channels": 0}
 
 
-async def test_work_groups_told_of_the_report_are_counted(client, world, body):  # noqa: F811
+async def test_work_groups_told_of_the_report_are_counted(client, world, body):
     for severity in (Severity.HIGH, Severity.CRITICAL):  # body is "high": one group hears it
         await AlertChannel.create(
             id=uuid.uuid4(),
@@ -50,7 +50,7 @@ async def test_work_groups_told_of_the_report_are_counted(client, world, body): 
     assert response.json()["alerted"] == {"supervisors": 1, "channels": 1}
 
 
-async def test_the_count_is_kept_and_read_back_the_same(client, world, body):  # noqa: F811
+async def test_the_count_is_kept_and_read_back_the_same(client, world, body):
     await device(world.supervisor, 1)
     await login(client, "guard")
     rid = uuid.uuid4()
@@ -65,7 +65,7 @@ async def test_the_count_is_kept_and_read_back_the_same(client, world, body):  #
     }
 
 
-async def test_a_report_from_before_the_count_was_kept_says_null(client, world, body):  # noqa: F811
+async def test_a_report_from_before_the_count_was_kept_says_null(client, world, body):
     await login(client, "guard")
     rid = uuid.uuid4()
     await put(client, rid, body)
@@ -80,7 +80,7 @@ async def test_a_report_from_before_the_count_was_kept_says_null(client, world, 
 async def test_the_reporters_page_says_who_was_alerted_in_both_languages(
     client,
     world,
-    body,  # noqa: F811
+    body,
 ):
     await device(world.supervisor, 1)
     await login(client, "guard")
@@ -93,7 +93,7 @@ async def test_the_reporters_page_says_who_was_alerted_in_both_languages(
     assert "Alerted: 1 supervisor<" in page.text
 
 
-async def test_the_page_is_honest_when_nobody_was_alerted(client, world, body):  # noqa: F811
+async def test_the_page_is_honest_when_nobody_was_alerted(client, world, body):
     await login(client, "guard")
     rid = uuid.uuid4()
     await put(client, rid, body)
@@ -102,7 +102,7 @@ async def test_the_page_is_honest_when_nobody_was_alerted(client, world, body): 
     assert "已通知" not in page.text
 
 
-async def test_only_the_reporter_is_shown_the_count(world, body, as_user):  # noqa: F811
+async def test_only_the_reporter_is_shown_the_count(world, body, as_user):
     guard, boss = await as_user("guard"), await as_user("super")
     rid = uuid.uuid4()
     await put(guard, rid, body)

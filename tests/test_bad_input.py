@@ -24,7 +24,7 @@ import pytest
 from tortoise import Tortoise
 
 from tests.conftest import CSRF
-from tests.routes.test_reports import iso, lift_id
+from tests.helpers.reports import iso, lift_id
 
 NUL = "\x00"
 NIL = "00000000-0000-0000-0000-000000000000"

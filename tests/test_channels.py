@@ -1,5 +1,5 @@
 """Alerts to WeCom and DingTalk group robots, end to end, against robots on
-127.0.0.1 that check what the real services check (tests/channel_receiver.py):
+127.0.0.1 that check what the real services check (tests/helpers/channel_receiver.py):
 the DingTalk signature and its timestamp, each service's markdown JSON, UTF-8."""
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from server.models import (
     Severity,
     Site,
 )
-from tests.channel_receiver import ChannelReceiver, Robot
 from tests.conftest import CSRF, login, make_user
-from tests.push_receiver import Receiver
-from tests.routes.test_reports import iso, lift_id
-from tests.test_push import subscribe, until, until_async
+from tests.helpers.channel_receiver import ChannelReceiver, Robot
+from tests.helpers.push import subscribe, until, until_async
+from tests.helpers.push_receiver import Receiver
+from tests.helpers.reports import iso, lift_id
 
 PUBLIC = "https://onsite.example.com"
 SECRET = "SEC" + "5a" * 30
@@ -112,6 +112,7 @@ def steps_of(app) -> list[str]:
 # --- what arrives ------------------------------------------------------------------
 
 
+@pytest.mark.serial
 async def test_a_critical_report_reaches_a_wecom_and_a_signed_dingtalk_group_within_2_s(
     app, client, world, robots_at
 ):
@@ -155,6 +156,7 @@ async def test_a_critical_report_reaches_a_wecom_and_a_signed_dingtalk_group_wit
     assert len(wecom.received) == len(ding.received) == 1
 
 
+@pytest.mark.serial
 async def test_a_hung_group_delays_neither_the_other_groups_nor_the_phones(
     app, client, world, robots_at
 ):

@@ -8,7 +8,7 @@ import uuid
 
 from server.models import Role, Site
 from tests.conftest import CSRF, login, make_user
-from tests.routes.test_reports import lift_id
+from tests.helpers.reports import lift_id
 
 LIFT_CO = {"name": "奥的斯电梯 24 小时", "phone": "400 820 1234", "kind": "lift"}
 

@@ -37,15 +37,11 @@ from PIL import Image
 from server import imaging
 from server import playbooks as playbook_lib
 from server.photo_store import ORPHAN_GRACE_S
-from tests.browser.conftest import (  # noqa: F401 (staffed_template is a fixture)
-    GUARD_PASSWORD,
-    LiveServer,
-    module_database,
-    staffed_template,
-)
 from tests.conftest import CSRF, run_async
+from tests.helpers.live import GUARD_PASSWORD, LiveServer, module_database
+from tests.helpers.photos import PHOTOS as SAMPLES
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos" / "gps"
+PHOTOS = SAMPLES / "gps"
 PHOTO_FILES = ["DSCN0010.jpg", "DSCN0012.jpg", "DSCN0021.jpg"]  # 160 KB each
 REPORTS, UPLOADED_PHOTOS, CLIENTS = 50, 20, 8
 KILL_AFTER = (REPORTS + UPLOADED_PHOTOS) // 2
@@ -67,7 +63,7 @@ class Upload:
 
 
 @pytest.fixture
-def server(tmp_path, staffed_template: str):  # noqa: F811 (the imported fixture)
+def server(tmp_path, staffed_template: str):
     data = tmp_path / "data"
     with module_database(data, staffed_template) as url:
         live = LiveServer(data, url)

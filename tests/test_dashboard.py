@@ -12,7 +12,7 @@ import pytest
 from server import dashboard
 from server.models import ActionStatus, CorrectiveAction, Report, User
 from tests.conftest import login
-from tests.routes.test_followup import act, new_report
+from tests.helpers.reports import act, new_report
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -20,11 +20,11 @@ from server import playbooks as playbook_lib
 from server import settings as settings_mod
 from server.escalation import Escalator
 from server.models import Event, Report, Role
-from tests.browser.conftest import LiveServer
 from tests.conftest import CSRF, PASSWORD, login
-from tests.push_receiver import Device, Receiver
-from tests.routes.test_reports import iso
-from tests.test_push import report, settled, subscribe, until
+from tests.helpers.live import LiveServer
+from tests.helpers.push import phone_of, push_kinds, settled, subscribe, until
+from tests.helpers.push_receiver import Receiver
+from tests.helpers.reports import iso, report
 
 CRITICAL_MINUTES = 5  # the default deadline of a critical report
 LIFT = next(i.id for i in playbook_lib.load().incidents() if i.title.zh == "电梯困人事件")
@@ -42,21 +42,6 @@ async def escalator(app) -> Escalator:
     worker: Escalator = app.state.escalator
     await worker.stop()
     return worker
-
-
-async def phone_of(app, receiver: Receiver, username: str) -> Device:
-    """A device of ``username`` subscribed to pushes."""
-    device = receiver.device(f"{username}-phone")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as c:
-        await login(c, username)
-        assert (await subscribe(c, device, receiver.origin)).status_code == 201
-    return device
-
-
-def kinds(device: Device) -> list[str]:
-    return [m["payload"]["kind"] for m in device.received]
 
 
 async def report_to(client: httpx.AsyncClient, site: str, severity: str) -> str:
@@ -84,12 +69,12 @@ async def test_a_critical_report_unacknowledged_past_its_deadline_escalates_once
     await login(client, "guard")
     rid = await report(app, client, severity="critical")
     await settled(app)
-    assert kinds(sup) == ["new"] and kinds(admin) == []
+    assert push_kinds(sup) == ["new"] and push_kinds(admin) == []
 
     clock.advance(CRITICAL_MINUTES * 60 + 1)
     assert await escalator.run_once() == 1
     await settled(app)
-    assert kinds(sup) == ["new", "escalated"] and kinds(admin) == ["escalated"]
+    assert push_kinds(sup) == ["new", "escalated"] and push_kinds(admin) == ["escalated"]
     alert = admin.received[0]
     assert alert["payload"]["report_id"] == rid
     assert alert["payload"]["title"] == "超时未确认：电梯困人事件"
@@ -104,7 +89,7 @@ async def test_a_critical_report_unacknowledged_past_its_deadline_escalates_once
     clock.advance(3600)  # much later, and the worker runs again: nothing more
     assert await escalator.run_once() == 0
     await settled(app)
-    assert kinds(sup) == ["new", "escalated"] and kinds(admin) == ["escalated"]
+    assert push_kinds(sup) == ["new", "escalated"] and push_kinds(admin) == ["escalated"]
     assert len(await escalations(rid)) == 1
 
 
@@ -132,7 +117,7 @@ async def test_an_acknowledged_report_is_never_escalated(
     clock.advance(24 * 3600)
     assert await escalator.run_once() == 0
     await settled(app)
-    assert kinds(sup) == ["new"] and kinds(admin) == []
+    assert push_kinds(sup) == ["new"] and push_kinds(admin) == []
     assert await escalations(rid) == []
     assert (await Report.get(id=rid)).escalated_at is None
 
@@ -151,9 +136,10 @@ async def test_two_servers_looking_at_the_same_moment_escalate_a_report_once(
     assert sorted(done) == [0, 1]
     await settled(app)
     assert len(await escalations(rid)) == 1
-    assert kinds(sup) == ["new", "escalated"]
+    assert push_kinds(sup) == ["new", "escalated"]
 
 
+@pytest.mark.serial
 async def test_the_worker_escalates_at_the_deadline_by_itself(app, client, world, escalator):
     # A deadline of a fraction of a second, and a poll interval far beyond it:
     # only the worker's timer for the next deadline can be on time.
@@ -224,11 +210,11 @@ async def test_two_onsite_servers_on_one_postgresql_send_one_escalation(
         async with httpx.AsyncClient(base_url=a.url) as guard:  # reported through the other
             await login(guard, "guard")
             rid = await report_to(guard, "north", severity="critical")
-        await until(lambda: "escalated" in kinds(phone), timeout=20)
+        await until(lambda: "escalated" in push_kinds(phone), timeout=20)
     finally:
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in servers))
     # Both stopped: whatever either had claimed or queued is in the database.
-    assert kinds(phone).count("escalated") == 1
+    assert push_kinds(phone).count("escalated") == 1
     conn = await asyncpg.connect(shared_database)
     try:
         escalated = await conn.fetch("SELECT report_id FROM event WHERE kind = 'escalated'")

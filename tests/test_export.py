@@ -16,9 +16,7 @@ import pytest
 from server import export
 from server.models import ActionStatus, Report, User
 from tests.conftest import CSRF, login
-from tests.routes.test_followup import act
-from tests.routes.test_reports import iso, lift_id
-from tests.test_reminders import action
+from tests.helpers.reports import act, action, iso, lift_id
 
 HEADERS_ZH = [
     "编号",

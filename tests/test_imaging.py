@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import io
-import os
-import struct
 import subprocess
 import sys
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -18,16 +15,9 @@ from PIL.ExifTags import Base
 
 from server import imaging
 from server.imaging import MemoryBudget, PhotoError, process
+from tests.helpers.photos import PHOTOS, png_bomb, png_header, sample
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 # Outside CI a checkout without ../shared may skip; in CI the photos must be there.
-needs_photos = pytest.mark.skipif(
-    not PHOTOS.exists() and not os.environ.get("CI"), reason=f"no sample photos at {PHOTOS}"
-)
-
-
-def sample(name: str) -> bytes:
-    return (PHOTOS / name).read_bytes()
 
 
 def opened(data: bytes) -> Image.Image:
@@ -52,7 +42,6 @@ def assert_no_metadata(data: bytes) -> None:
     assert "comment" not in im.info
 
 
-@needs_photos
 @pytest.mark.parametrize("shape", ["landscape", "portrait"])
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_comes_out_upright(shape, orientation):
@@ -73,7 +62,6 @@ def test_every_exif_orientation_comes_out_upright(shape, orientation):
     assert upright < min(wrong) / 2
 
 
-@needs_photos
 @pytest.mark.parametrize(
     "name",
     [
@@ -94,7 +82,6 @@ def test_gps_is_read_out_and_stripped_from_what_is_served(name):
     assert_no_metadata(result.thumbnail)
 
 
-@needs_photos
 def test_gps_values_are_right_for_a_known_photo():
     meta = process(sample("phone/iphone_hdr_NO.jpg")).metadata
     assert meta.latitude == pytest.approx(40.4469722, abs=1e-5)
@@ -102,7 +89,6 @@ def test_gps_values_are_right_for_a_known_photo():
     assert meta.camera == "Apple iPhone 6"
 
 
-@needs_photos
 def test_an_iphone_heic_converts_to_an_upright_jpeg():
     result = process(sample("heic/iphone_13_pro_max.HEIC"))
     assert result.source_format == "HEIF"
@@ -110,10 +96,9 @@ def test_an_iphone_heic_converts_to_an_upright_jpeg():
     assert_no_metadata(result.display)
 
 
-@needs_photos
 @pytest.mark.parametrize(
     "path",
-    sorted((PHOTOS / "exif-quirks").glob("*.jpg")) if PHOTOS.exists() else [],
+    sorted((PHOTOS / "exif-quirks").glob("*.jpg")),
     ids=lambda p: p.name,
 )
 def test_every_odd_exif_file_still_processes(path):
@@ -122,10 +107,11 @@ def test_every_odd_exif_file_still_processes(path):
     assert_no_metadata(result.display)
 
 
-@needs_photos
 @pytest.mark.parametrize(
     "path",
-    sorted((PHOTOS / "phone").glob("*.jpg")) if PHOTOS.exists() else [],
+    # The phone JPEGs here are 2048 px copies; the HEIC is a whole 12 MP
+    # photo as the phone took it (bench/photos.py measures the originals).
+    [*sorted((PHOTOS / "phone").glob("*.jpg")), PHOTOS / "heic" / "iphone_13_pro_max.HEIC"],
     ids=lambda p: p.name,
 )
 def test_phone_photos_come_out_small_enough_for_a_basement(path):
@@ -181,22 +167,6 @@ def test_the_format_is_told_by_content_not_by_name():
     assert imaging.sniff(make("RGB", "JPEG")) == "JPEG"
     assert imaging.sniff(make("RGB", "WEBP")) == "WEBP"
     assert imaging.sniff(b"<html><body>not a photo</body></html>") is None
-
-
-def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
-    """A tiny PNG whose header claims a huge image."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1000)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def test_a_decompression_bomb_is_refused_without_decoding(monkeypatch):
@@ -276,16 +246,6 @@ def test_a_webp_is_weighed_from_its_header_before_it_is_opened(monkeypatch):
     with pytest.raises(PhotoError) as err:
         process(raw, MemoryBudget(64 * imaging.MB))
     assert err.value.status == 422
-
-
-def png_header(mode: str, width: int, height: int) -> bytes:
-    """A PNG that claims ``width`` x ``height`` (RGBA or RGB, 8 bits) with a token of data."""
-    colour = {"RGB": 2, "RGBA": 6}[mode]
-    data = png_bomb(width, height)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
-    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr
-    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
-    return data[:8] + chunk + crc + data[33:]
 
 
 def in_thread(work):
@@ -406,8 +366,6 @@ MEASURED = {
 @pytest.mark.parametrize("kind", MEASURED)
 def test_a_conversion_never_takes_more_memory_than_it_asked_the_budget_for(tmp_path, kind):
     # The budget bounds memory only if each estimate is honest.
-    if kind.startswith("heic") and not PHOTOS.exists():
-        pytest.skip("no sample photos")
     peak, need = measured(tmp_path, MEASURED[kind]())
     assert peak <= need, f"peak {peak / imaging.MB:.0f} MB over the {need / imaging.MB:.0f} asked"
 

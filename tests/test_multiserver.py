@@ -31,17 +31,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server import playbooks as playbook_lib
-from tests.browser.conftest import LiveServer
-from tests.channel_receiver import ChannelReceiver
-from tests.conftest import CSRF, _admin_dsn, postgres_server_url, run_async
-from tests.push_receiver import Receiver
-from tests.test_photo_store_s3 import KEYS, new_bucket, s3_endpoint  # noqa: F401 (a fixture)
+from tests.conftest import CSRF, admin_dsn, postgres_server_url, run_async
+from tests.helpers.channel_receiver import ChannelReceiver
+from tests.helpers.live import LiveServer
+from tests.helpers.photos import PHOTOS
+from tests.helpers.push_receiver import Receiver
+from tests.helpers.s3 import KEYS, new_bucket
 
-pytestmark = pytest.mark.postgres
+# Serial: it measures how soon the other server hears of a report, and runs
+# two servers and moto of its own, so it has the machine to itself.
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 ROOT = Path(__file__).resolve().parent.parent
 
 PASSWORD = "multi-server-pw-1"
-PHOTO = ROOT.parent / "shared" / "photos" / "phone" / "HMD_Nokia_8.3_5G.jpg"
+PHOTO = PHOTOS / "phone" / "HMD_Nokia_8.3_5G.jpg"
 LIFT = next(i.id for i in playbook_lib.load().incidents() if i.title.zh == "电梯困人事件")
 # A critical report is escalated 3 s after it arrives; others not within a test.
 ESCALATION = "critical=0.05,high=60,medium=60,low=240"
@@ -53,7 +56,7 @@ def _postgres_base() -> str:
     """The PostgreSQL server to make the module's database on, or skip/fail."""
     import asyncpg
 
-    base = _admin_dsn(postgres_server_url() or "postgres://postgres@127.0.0.1:5432/postgres")[0]
+    base = admin_dsn(postgres_server_url() or "postgres://postgres@127.0.0.1:5432/postgres")[0]
 
     async def reach() -> None:
         conn = await asyncpg.connect(f"{base}/postgres", timeout=5)
@@ -111,7 +114,7 @@ def servers(both: Servers) -> Servers:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Servers]:  # noqa: F811
+def both(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Servers]:
     base = _postgres_base()
     name = f"onsite_m_{secrets.token_hex(6)}"
     _admin_sql(base, f'CREATE DATABASE "{name}"')

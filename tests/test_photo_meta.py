@@ -17,9 +17,8 @@ from server import imaging
 from server.models import Event, Photo
 from server.photos import EARLY, FAR_M, Check, PhotoQuery, check, distance_m, merged
 from tests.conftest import CSRF, login
-from tests.routes.test_photos import JPEG, jpeg, stored_files
-from tests.routes.test_reports import iso, lift_id
-from tests.test_imaging import PHOTOS, needs_photos
+from tests.helpers.photos import JPEG, PHOTOS, jpeg, stored_files
+from tests.helpers.reports import iso, lift_id
 
 # The report's place in these tests: a lift lobby in Shenzhen.
 HERE = (22.5431, 114.0579)
@@ -144,7 +143,6 @@ async def upload_with(client, rid, data: bytes, pid=None, **params: str):
 # --- the server's own reading of the file wins ---------------------------------------
 
 
-@needs_photos
 async def test_the_files_own_gps_and_camera_win_over_the_phones(client, report_at):
     raw = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()
     response = await upload_with(

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import secrets
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import boto3
 import httpx
 import obstore
 import pytest
@@ -30,11 +28,10 @@ from server.photo_store import DISPLAY, ORPHAN_GRACE_S, THUMB, photo_name
 from server.photo_store_s3 import S3PhotoStore
 from server.photos import with_rows
 from tests.conftest import CSRF, login
-from tests.routes.test_photos import colour_of, jpeg, upload
-from tests.routes.test_reports import iso, lift_id
-from tests.test_backup import furnish, onsite, rows, running, seen, settings_for
-
-KEYS = {"s3_region": "us-east-1", "s3_access_key_id": "test", "s3_secret_access_key": "test"}
+from tests.helpers.backup import furnish, onsite, rows, running, seen, settings_for
+from tests.helpers.photos import colour_of, jpeg, upload
+from tests.helpers.reports import iso, lift_id
+from tests.helpers.s3 import KEYS, new_bucket
 
 
 @pytest.fixture(scope="session")
@@ -49,19 +46,6 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
-
-
-def new_bucket(endpoint: str) -> str:
-    name = f"onsite-{secrets.token_hex(6)}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=KEYS["s3_region"],
-        aws_access_key_id=KEYS["s3_access_key_id"],
-        aws_secret_access_key=KEYS["s3_secret_access_key"],
-    )
-    client.create_bucket(Bucket=name)
-    return name
 
 
 def on_s3(base: settings_mod.Settings, endpoint: str, url: str) -> settings_mod.Settings:

@@ -57,7 +57,7 @@ async def check_preloads(client: httpx.AsyncClient, path: str) -> None:
 
 
 async def test_every_module_a_guard_page_imports_is_preloaded_at_its_exact_url(app, client, world):
-    from tests.test_report_pages import make_report
+    from tests.helpers.reports import make_report
 
     await login(client, "guard")
     report = await make_report(app, client)
@@ -83,6 +83,7 @@ async def test_the_login_page_preloads_the_outbox_modules_of_app_js(client):
         "/static/js/app.js",
         "/static/js/outbox/queue.js",
         "/static/js/outbox/store.js",
+        "/static/js/outbox/settle.js",
         "/static/js/idb.js",
     ]
     assert preloads[0] == SCRIPT.findall(response.text)[0]  # with its ?v=, as the script asks

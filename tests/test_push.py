@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import stat
 import time
@@ -25,54 +24,15 @@ from server.models import (
     Role,
 )
 from tests.conftest import CSRF, login, make_user
-from tests.push_receiver import Receiver, unb64
-from tests.routes.test_reports import iso, lift_id
+from tests.helpers.push import settled, subscribe, until, until_async
+from tests.helpers.push_receiver import Receiver, unb64
+from tests.helpers.reports import report
 
 
 @pytest.fixture
 async def receiver():
     async with Receiver() as r:
         yield r
-
-
-async def subscribe(client, device, origin) -> httpx.Response:
-    return await client.put(
-        "/api/push/subscriptions", json=device.subscription(origin), headers=CSRF
-    )
-
-
-async def report(app, client, site="north", severity="high") -> str:
-    rid = str(uuid.uuid4())
-    body = {
-        "site": site,
-        "incident_type": lift_id(app),
-        "severity": severity,
-        "occurred_at": iso(datetime.now(UTC)),
-        "location": {"text": "3栋 电梯"},
-    }
-    response = await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)
-    assert response.status_code == 201, response.text
-    return rid
-
-
-async def settled(app, timeout: float = 10.0) -> None:
-    """Wait until every queued push is sent (or given up) and written down:
-    after this nothing more can arrive, however late."""
-    deliverer = app.state.deliverer
-
-    async def done() -> bool:
-        pending = await PushDelivery.filter(status=DeliveryStatus.PENDING).exists()
-        return not pending and deliverer.idle
-
-    await until_async(done, expect=True, timeout=timeout)
-
-
-async def until(check, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -184,14 +144,6 @@ async def test_410_deletes_the_subscription(app, client, world, receiver):
     assert delivery.status == DeliveryStatus.GONE
 
 
-async def until_async(query, expect, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while await query() != expect:
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.05)
-
-
 async def test_429_with_retry_after_is_retried_later_and_delivered(
     app, client, world, receiver, clock
 ):
@@ -216,6 +168,7 @@ async def test_429_with_retry_after_is_retried_later_and_delivered(
     assert len(phone.received) == 1
 
 
+@pytest.mark.serial
 async def test_a_receiver_that_hangs_does_not_delay_the_others(app, client, world, receiver):
     slow, fast = receiver.device("hang", "hang"), receiver.device("fast")
     async with as_user(app, "super") as sup:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -23,10 +22,9 @@ from server.models import (
 )
 from server.reminders import Reminders
 from tests.conftest import CSRF
-from tests.push_receiver import Receiver
-from tests.routes.test_followup import new_report
-from tests.test_escalation import kinds, phone_of
-from tests.test_push import settled
+from tests.helpers.push import phone_of, push_kinds, settled
+from tests.helpers.push_receiver import Receiver
+from tests.helpers.reports import action, new_report
 
 DAY = 24 * 3600
 
@@ -66,25 +64,6 @@ def today(app) -> date:
     return app.state.context.today()
 
 
-async def action(
-    as_user, rid: str, due: date, status=ActionStatus.OPEN, owner: str = "tech"
-) -> str:
-    """A corrective action made through the API by the supervisor, for ``owner``,
-    then marked done by its owner and verified by the supervisor as ``status`` asks."""
-    aid, sup = str(uuid.uuid4()), await as_user("super")
-    path = f"/api/reports/{rid}/actions/{aid}"
-    body = {"description": "加装电梯监控", "owner": owner, "due": due.isoformat()}
-    made = await sup.put(path, json=body, headers=CSRF)
-    assert made.status_code == 201, made.text
-    if status != ActionStatus.OPEN:
-        done = await (await as_user(owner)).put(f"{path}/done", json={"note": "已装"}, headers=CSRF)
-        assert done.status_code == 201, done.text
-    if status == ActionStatus.VERIFIED:
-        checked = await sup.put(f"{path}/check", json={"passed": True}, headers=CSRF)
-        assert checked.status_code == 201, checked.text
-    return aid
-
-
 def counted(remind, tried: list[bool]):
     """``remind``, noting each outcome in ``tried``."""
 
@@ -106,11 +85,11 @@ async def test_an_action_due_yesterday_reminds_its_owner_once_a_day(
     yesterday = today(app) - timedelta(days=1)
     aid = await action(as_user, rid, yesterday)
     await settled(app)
-    assert kinds(phone) == ["action"]  # made: the owner is told it is theirs
+    assert push_kinds(phone) == ["action"]  # made: the owner is told it is theirs
 
     assert await reminders.run_once() == 1
     await settled(app)
-    assert kinds(phone) == ["action", "overdue"]
+    assert push_kinds(phone) == ["action", "overdue"]
     push = phone.received[-1]["payload"]
     assert push["title"] == "整改已逾期：电梯困人事件"
     assert push["report_id"] == rid
@@ -122,13 +101,13 @@ async def test_an_action_due_yesterday_reminds_its_owner_once_a_day(
     clock.advance(8 * 3600)  # later the same day: nothing more
     assert await reminders.run_once() == 0
     await settled(app)
-    assert kinds(phone) == ["action", "overdue"]
+    assert push_kinds(phone) == ["action", "overdue"]
 
     clock.advance(DAY)  # the next day: one more
     assert await reminders.run_once() == 1
     assert await reminders.run_once() == 0
     await settled(app)
-    assert kinds(phone) == ["action", "overdue", "overdue"]
+    assert push_kinds(phone) == ["action", "overdue", "overdue"]
     assert len(await overdue_events(rid)) == 2
 
 

@@ -6,19 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from tests.conftest import CSRF, login
-from tests.routes.test_reports import iso, lift_id
-
-
-async def make_report(app, client) -> str:
-    rid = str(uuid.uuid4())
-    body = {
-        "site": "north",
-        "incident_type": lift_id(app),
-        "occurred_at": iso(datetime.now(UTC)),
-        "steps": [{"index": 0, "checked_at": iso(datetime.now(UTC))}],
-    }
-    assert (await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)).status_code == 201
-    return rid
+from tests.helpers.reports import iso, lift_id, make_report
 
 
 async def test_home_shows_every_incident_as_a_tile_and_the_call_bar(app, client, world):
@@ -96,7 +84,7 @@ async def test_only_the_reporter_keeps_ticking_steps_until_the_report_is_closed(
 async def test_a_supervisors_home_is_the_inbox_with_unacknowledged_incidents_on_top(
     app, world, as_user
 ):
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup = await as_user("guard"), await as_user("super")
     older = await new_report(app, guard)
@@ -114,7 +102,7 @@ async def test_a_supervisors_home_is_the_inbox_with_unacknowledged_incidents_on_
 
 
 async def test_the_inbox_filters_by_status_and_severity(app, world, as_user):
-    from tests.routes.test_followup import act, new_report, review_done
+    from tests.helpers.reports import act, new_report, review_done
 
     guard, sup = await as_user("guard"), await as_user("super")
     low = await new_report(app, guard, severity="low")
@@ -130,7 +118,7 @@ async def test_the_inbox_filters_by_status_and_severity(app, world, as_user):
 
 
 async def test_a_technicians_home_is_their_jobs(app, world, as_user):
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup, tech = await as_user("guard"), await as_user("super"), await as_user("tech")
     theirs, other = await new_report(app, guard), await new_report(app, guard)
@@ -141,7 +129,7 @@ async def test_a_technicians_home_is_their_jobs(app, world, as_user):
 
 
 async def test_the_incident_page_offers_each_role_its_own_actions(app, world, as_user):
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup, tech = await as_user("guard"), await as_user("super"), await as_user("tech")
     rid = await new_report(app, guard)
@@ -162,7 +150,7 @@ async def test_the_incident_page_offers_each_role_its_own_actions(app, world, as
 
 
 async def test_the_published_reply_shows_for_everyone_with_a_copy_button(app, world, as_user):
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup = await as_user("guard"), await as_user("super")
     rid = await new_report(app, guard)
@@ -174,7 +162,7 @@ async def test_the_published_reply_shows_for_everyone_with_a_copy_button(app, wo
 
 
 async def test_the_timeline_names_the_step_and_each_follow_up(app, world, as_user):
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup = await as_user("guard"), await as_user("super")
     rid = await new_report(app, guard)
@@ -193,7 +181,7 @@ async def test_the_timeline_names_the_step_and_each_follow_up(app, world, as_use
 async def test_another_sites_incident_page_is_refused(app, world, as_user):
     from server.models import Role
     from tests.conftest import make_user
-    from tests.routes.test_followup import new_report
+    from tests.helpers.reports import new_report
 
     await make_user("southsuper", Role.SUPERVISOR, world.south)
     rid = await new_report(app, await as_user("guard"))
@@ -208,7 +196,7 @@ async def test_another_sites_incident_page_is_refused(app, world, as_user):
 async def test_the_incident_page_offers_the_analysis_and_actions_to_a_supervisor(
     app, world, as_user
 ):
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup = await as_user("guard"), await as_user("super")
     rid = await new_report(app, guard, incident="theft")
@@ -231,7 +219,7 @@ async def test_my_actions_lists_overdue_first_and_the_homes_remind_of_them(
 ):
     from datetime import timedelta
 
-    from tests.routes.test_followup import act, new_report
+    from tests.helpers.reports import act, new_report
 
     guard, sup, tech = await as_user("guard"), await as_user("super"), await as_user("tech")
     rid = await new_report(app, guard)

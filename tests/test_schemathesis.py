@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import CSRF, login
-from tests.routes.test_reports import iso, lift_id
+from tests.helpers.reports import iso, lift_id
 
 # Requests per operation and per kind (valid, invalid, aimed at what
 # exists): ~40 operations x 3 kinds x this, sent as each of two users.

@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 from server import error_text
 from server.errors import ApiError, Joined, Msg, invalid
 from tests.conftest import CSRF, login
-from tests.routes.test_reports import lift_id
+from tests.helpers.reports import lift_id
 
 LANG_COOKIE = "onsite_lang"
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,10 @@ import pytest
 import uvicorn
 
 from server.models import Event, Report, Role, User
-from server.openapi import document
 from server.stream import Hub, follow
-from tests.conftest import CSRF, Contract, login, make_user
-from tests.routes.test_reports import iso
-from tests.test_push import report
+from tests.conftest import CSRF, login, make_user
+from tests.helpers.core import contract
+from tests.helpers.reports import iso, report
 
 
 @pytest.fixture
@@ -100,9 +99,8 @@ async def feed(
     app, base: str, username: str, headers: dict[str, str] | None = None, params: dict | None = None
 ) -> AsyncIterator[Feed]:
     """``username`` logged in on their own browser, with /api/stream open."""
-    contract = Contract(document(app.routes))
     async with httpx.AsyncClient(
-        base_url=base, timeout=10, event_hooks={"response": [contract.check]}
+        base_url=base, timeout=10, event_hooks={"response": [contract(app).check]}
     ) as browser:
         await login(browser, username)
         async with browser.stream("GET", "/api/stream", headers=headers, params=params) as r:
@@ -121,6 +119,7 @@ async def feed(
                 await asyncio.gather(reading, return_exceptions=True)
 
 
+@pytest.mark.serial
 async def test_a_new_report_reaches_the_sites_supervisor_within_a_second(app, client, world, live):
     async with feed(app, live, "super") as sup:
         assert sup.fields[0]["retry"] == "3000"
@@ -140,6 +139,7 @@ async def test_a_new_report_reaches_the_sites_supervisor_within_a_second(app, cl
     print(f"\nSSE latency from the PUT being sent: {latency * 1000:.0f} ms")
 
 
+@pytest.mark.serial
 async def test_a_change_reaches_the_stream_with_the_report_after_it(app, client, world, live):
     await login(client, "guard")
     rid = await report(app, client, severity="critical")

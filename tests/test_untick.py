@@ -11,7 +11,7 @@ import pytest
 
 from server.models import Event, Report, ReportStatus, ReportStep
 from tests.conftest import CSRF, login
-from tests.routes.test_reports import body, iso, put  # noqa: F401 - body is a fixture
+from tests.helpers.reports import iso, put
 
 
 def ago(seconds: float) -> str:
@@ -29,7 +29,7 @@ async def tick(client, rid, index, at):
 
 
 @pytest.fixture
-async def sent(client, world, body):  # noqa: F811
+async def sent(client, world, body):
     """A report sent by the guard with steps 0 and 1 ticked (see ``body``)."""
     await login(client, "guard")
     rid = uuid.uuid4()
@@ -98,7 +98,7 @@ async def test_a_step_ticked_again_is_done_again_and_recorded(client, sent):
 async def test_the_first_tick_sent_again_after_its_untick_does_not_tick_it_again(
     client,
     sent,
-    body,  # noqa: F811
+    body,
 ):
     first = body["steps"][1]["checked_at"]
     await untick(client, sent, 1, ago(1))

@@ -11,22 +11,19 @@ import re
 import httpx
 import pytest
 
-from tests.browser.conftest import (
-    GUARD_PASSWORD,
-    PHONE,
+from tests.helpers.browser import (
+    DESK_OPTIONS,
+    LIFT,
     PHONE_OPTIONS,
-    SMALL_TARGETS_JS,
-    add_user,
-    api_session,
+    fits_a_thumb,
     log_in,
     screenshot,
 )
-from tests.browser.test_followup import DESK
+from tests.helpers.live import GUARD_PASSWORD, add_user, api_session
 
 pytestmark = pytest.mark.browser
 
 PASSWORD_SHAPE = re.compile(r"[a-z2-9]{4}(-[a-z2-9]{4}){3}")
-LIFT = "lift-entrapment"
 
 
 @pytest.fixture
@@ -42,15 +39,6 @@ def can_log_in(server, username: str, password: str) -> bool:
         headers={"X-Requested-With": "onsite"},
     )
     return answer.status_code == 200
-
-
-def fits_a_thumb(page, name: str) -> None:
-    """Nothing wider than the phone, nothing smaller than 44 px to tap; then
-    the picture (ONSITE_SCREENSHOTS)."""
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
-    assert page.evaluate(SMALL_TARGETS_JS) == [], name
-    page.evaluate("scrollTo(0, 0)")  # the sticky top bar at the top of the picture
-    screenshot(page, name)
 
 
 def test_an_admin_adds_a_person_on_a_phone_and_sees_the_password_once(live_server, phone, chief):
@@ -273,9 +261,7 @@ def test_the_administration_pages_in_english_and_for_a_supervisor(live_server, b
     finally:
         context.close()
     # At a desk: the same pages, wider, nothing cut off.
-    desk = {
-        k: v for k, v in {**PHONE_OPTIONS, **DESK}.items() if k not in ("is_mobile", "has_touch")
-    }
+    desk = DESK_OPTIONS
     context = browser.new_context(**desk)
     try:
         page = context.new_page()

@@ -22,15 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import (
-    PHONE_OPTIONS,
-    LiveServer,
-    add_user,
-    api_session,
-    log_in,
-    module_database,
-)
-from tests.browser.test_admin import fits_a_thumb
+from tests.helpers.browser import PHONE_OPTIONS, fits_a_thumb, log_in
+from tests.helpers.live import LiveServer, add_user, api_session, module_database
 
 pytestmark = pytest.mark.browser
 

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from tests.browser.conftest import SMALL_TARGETS_JS, add_user, api_session, log_in, screenshot
+from tests.helpers.browser import LIFT, SMALL_TARGETS_JS, log_in, screenshot
+from tests.helpers.live import add_user, api_session
 
 pytestmark = pytest.mark.browser
 
-LIFT = "lift-entrapment"
 LIFT_CO = {
     "name": "奥的斯电梯 24 小时维保",
     "phone": "400 820 1234",

@@ -12,17 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import GUARD_PASSWORD, PHONE_OPTIONS, api_session, screenshot
-from tests.browser.test_followup import log_in_any
+from tests.helpers.browser import DESK_OPTIONS, PHONE_OPTIONS, log_in_with_form, screenshot
+from tests.helpers.live import GUARD_PASSWORD, api_session
 
 pytestmark = pytest.mark.browser
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DESK = {
-    **{k: v for k, v in PHONE_OPTIONS.items() if k not in ("is_mobile", "has_touch")},
-    "viewport": {"width": 1280, "height": 800},
-    "device_scale_factor": 1,
-}
 # Reports a month, oldest month first, and how many of them each site had.
 PER_MONTH = [2, 3, 1, 4, 2, 5, 3, 2, 4, 3, 6, 3]
 SOUTH_EVERY = 3  # every third report is the south site's
@@ -129,11 +124,11 @@ def a_year_of_incidents(server, people) -> dict[str, int]:
 
 def test_the_dashboard_at_phone_and_desk_size_in_both_languages(live_server, browser, people):
     made = a_year_of_incidents(live_server, people)
-    for size, options in [("phone", PHONE_OPTIONS), ("desk", DESK)]:
+    for size, options in [("phone", PHONE_OPTIONS), ("desk", DESK_OPTIONS)]:
         context = browser.new_context(**options)
         try:
             page = context.new_page()
-            log_in_any(page, live_server.url, "boss", people["boss"])
+            log_in_with_form(page, live_server.url, username="boss", password=people["boss"])
             for lang in ("zh-CN", "en"):
                 page.goto(f"{live_server.url}/lang/{lang}?next=/dashboard")
                 page.wait_for_load_state("load")

@@ -4,28 +4,24 @@ does, without a reload; each page drawn at phone and desk size."""
 
 from __future__ import annotations
 
-import io
 import uuid
-from datetime import UTC, datetime
 
 import pytest
-from PIL import Image
 
 from server.alerts.texts import payload
 from server.models import Report, Severity
-from tests.browser.conftest import (
+from tests.helpers.browser import (
+    DESK_OPTIONS,
     PHONE_OPTIONS,
-    add_user,
-    api_session,
     log_in,
+    log_in_with_form,
+    new_report,
+    push_and_wait,
     screenshot,
 )
-from tests.browser.test_offline import LIFT
-from tests.browser.test_push import push_and_wait
+from tests.helpers.live import add_user, api_session
 
 pytestmark = pytest.mark.browser
-
-DESK = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1, "bypass_csp": True}
 
 
 @pytest.fixture
@@ -35,39 +31,6 @@ def staff(live_server) -> dict[str, str]:
         "boss": add_user(live_server, "boss", "supervisor", "陈主管"),
         "tech": add_user(live_server, "tech", "technician", "李工"),
     }
-
-
-def new_report(
-    live_server, *, severity: str = "critical", notes: str = "两人被困", photo: bool = False
-) -> str:
-    from tests.browser.conftest import GUARD_PASSWORD
-
-    report_id = str(uuid.uuid4())
-    now = datetime.now(UTC).isoformat()
-    with api_session(live_server, "guard", GUARD_PASSWORD) as guard:
-        response = guard.put(
-            f"/api/reports/{report_id}",
-            json={
-                "site": "north",
-                "incident_type": LIFT,
-                "severity": severity,
-                "occurred_at": now,
-                "location": {"text": "3栋2单元 电梯", "lat": 22.5431, "lng": 114.0579},
-                "notes": notes,
-                "steps": [{"index": 0, "checked_at": now}],
-            },
-        )
-        assert response.status_code == 201, response.text
-        if photo:
-            image = io.BytesIO()
-            Image.new("RGB", (1200, 900), (170, 60, 40)).save(image, "JPEG")
-            uploaded = guard.put(
-                f"/api/reports/{report_id}/photos/{uuid.uuid4()}",
-                content=image.getvalue(),
-                headers={"Content-Type": "image/jpeg"},
-            )
-            assert uploaded.status_code == 201, uploaded.text
-    return report_id
 
 
 def events(live_server, staff, report_id: str) -> list[str]:
@@ -178,9 +141,7 @@ def test_the_inbox_incident_and_job_pages_at_phone_and_desk_size(live_server, br
         for action, body in [("acknowledgement", {}), ("assignment", {"assignee": "tech"})]:
             assert boss.put(f"/api/reports/{second}/{action}", json=body).is_success
         boss.put(f"/api/reports/{second}/reply", json={"text": "维修人员已到场处理，请耐心等候。"})
-    desk = {
-        k: v for k, v in {**PHONE_OPTIONS, **DESK}.items() if k not in ("is_mobile", "has_touch")
-    }
+    desk = DESK_OPTIONS
     pages = {
         "boss": [("/", "inbox"), (f"/reports/{first}", "incident")],
         "tech": [(f"/reports/{second}", "job")],
@@ -190,7 +151,7 @@ def test_the_inbox_incident_and_job_pages_at_phone_and_desk_size(live_server, br
             context = browser.new_context(**options)
             try:
                 page = context.new_page()
-                log_in_any(page, live_server.url, who, staff[who])
+                log_in_with_form(page, live_server.url, username=who, password=staff[who])
                 for lang in ("zh-CN", "en"):
                     for url, name in shown:
                         page.goto(f"{live_server.url}/lang/{lang}?next={url}")
@@ -201,12 +162,3 @@ def test_the_inbox_incident_and_job_pages_at_phone_and_desk_size(live_server, br
                         screenshot(page, f"{name}-{size}-{lang}")
             finally:
                 context.close()
-
-
-def log_in_any(page, url: str, username: str, password: str) -> None:
-    """The login form in whichever language the page speaks."""
-    page.goto(f"{url}/login")
-    page.locator("input[name=username]").fill(username)
-    page.locator("input[name=password]").fill(password)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(f"{url}/")

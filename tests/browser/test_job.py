@@ -5,22 +5,23 @@ page; a repair the server refuses is kept with its reason."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from tests.browser.conftest import GUARD_PASSWORD, LiveServer, screenshot, wait_until
-from tests.browser.test_offline import LIFT, outbox
+from tests.helpers.browser import (
+    BOSS_PASSWORD,
+    TECH_PASSWORD,
+    assign,
+    assigned_job,
+    outbox,
+    screenshot,
+    wait_until,
+)
+from tests.helpers.live import LiveServer, add_user, api_session
 
 pytestmark = pytest.mark.browser
 
-TECH_PASSWORD = "tech-password-1"
-BOSS_PASSWORD = "boss-password-1"
 NOTE = "更换了门机皮带，试运行正常"
 
 # Every control of the job section a thumb must hit, smaller than 48 px. A
@@ -34,50 +35,8 @@ SMALL_JOB_TARGETS_JS = """
 """
 
 
-def add_staff(live: LiveServer, username: str, role: str, name: str, password: str) -> None:
-    live.cli(
-        "user", "add", username, "--role", role, "--site", "north", "--name", name,
-        "--password-stdin", input=password + "\n",
-    )  # fmt: skip
-
-
-@contextmanager
-def api(live: LiveServer, username: str, password: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, headers={"X-Requested-With": "onsite"}) as client:
-        answer = client.post("/api/session", json={"username": username, "password": password})
-        assert answer.status_code == 200, answer.text
-        yield client
-
-
-def assigned_job(live: LiveServer) -> str:
-    """A report from the guard, acknowledged and assigned to the technician
-    by the supervisor: the technician's job. Answers its id."""
-    add_staff(live, "tech", "technician", "李工", TECH_PASSWORD)
-    add_staff(live, "boss", "supervisor", "赵主管", BOSS_PASSWORD)
-    report_id = str(uuid.uuid4())
-    with api(live, "guard", GUARD_PASSWORD) as guard:
-        body = {
-            "site": "north",
-            "incident_type": LIFT,
-            "severity": "high",
-            "occurred_at": (datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
-            "location": {"text": "3栋 2号电梯"},
-        }
-        assert guard.put(f"/api/reports/{report_id}", json=body).status_code == 201
-    with api(live, "boss", BOSS_PASSWORD) as boss:
-        assert boss.put(f"/api/reports/{report_id}/acknowledgement", json={}).is_success
-    assign(live, report_id, "tech")
-    return report_id
-
-
-def assign(live: LiveServer, report_id: str, technician: str) -> None:
-    with api(live, "boss", BOSS_PASSWORD) as boss:
-        answer = boss.put(f"/api/reports/{report_id}/assignment", json={"assignee": technician})
-        assert answer.is_success, answer.text
-
-
 def on_server(live: LiveServer, report_id: str) -> dict:
-    with api(live, "boss", BOSS_PASSWORD) as boss:
+    with api_session(live, "boss", BOSS_PASSWORD) as boss:
         return boss.get(f"/api/reports/{report_id}").json()
 
 
@@ -216,7 +175,7 @@ def test_repaired_without_an_after_photo_is_refused_on_the_page(live_server, pho
 
 def test_a_repair_the_server_refuses_is_kept_with_its_reason(live_server, phone, photos):
     report_id = assigned_job(live_server)
-    add_staff(live_server, "tech2", "technician", "张工", "tech2-password-1")
+    add_user(live_server, "tech2", "technician", "张工", "tech2-password-1")
     page = phone.new_page()
     open_job(page, live_server.url, report_id)
     phone.set_offline(True)
@@ -243,7 +202,7 @@ def test_a_repair_the_server_refuses_is_kept_with_its_reason(live_server, phone,
 
 def test_a_job_that_comes_back_for_a_redo_is_repaired_anew(live_server, phone, photos):
     report_id = assigned_job(live_server)
-    add_staff(live_server, "tech2", "technician", "张工", "tech2-password-1")
+    add_user(live_server, "tech2", "technician", "张工", "tech2-password-1")
     page = phone.new_page()
     open_job(page, live_server.url, report_id)
     add_photo(page, "repair_after", photos[0])

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import (
-    GUARD_PASSWORD,
-    SMALL_TARGETS_JS,
-    api_session,
-    log_in,
-    screenshot,
-)
+from tests.helpers.browser import SMALL_TARGETS_JS, log_in, screenshot
+from tests.helpers.live import GUARD_PASSWORD, api_session
 
 pytestmark = pytest.mark.browser
 

@@ -13,16 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import (
-    GUARD_PASSWORD,
-    PHONE_OPTIONS,
-    SMALL_TARGETS_JS,
-    add_user,
-    api_session,
-    log_in,
-    screenshot,
-)
-from tests.browser.test_offline import LIFT
+from tests.helpers.browser import LIFT, PHONE_OPTIONS, SMALL_TARGETS_JS, log_in, screenshot
+from tests.helpers.live import GUARD_PASSWORD, add_user, api_session
 
 pytestmark = pytest.mark.browser
 
@@ -248,7 +240,7 @@ def test_the_main_pages_are_drawn_with_thumb_sized_targets(live_server, browser,
         page.route("**/api/reports/**", lambda route: route.abort())
         page.locator("#send").click()
         page.wait_for_url("**/outbox?id=*")
-        page.wait_for_load_state("networkidle")
+        page.wait_for_selector("#outbox-list .outbox-item")
         shoot(page, f"outbox-{name}")
         small["outbox"] = page.evaluate(SMALL_TARGETS_JS)
 

@@ -9,72 +9,18 @@ import shutil
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.browser.conftest import (
-    GUARD_PASSWORD,
-    LiveServer,
-    log_in,
-    screenshot,
-    wait_until,
-)
+from tests.helpers.browser import LIFT, Server, log_in, make_report, outbox, screenshot, wait_until
+from tests.helpers.live import GUARD_PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-LIFT = "lift-entrapment"
-
-
-class Server:
-    """What the server holds, seen through the API as the guard."""
-
-    def __init__(self, live: LiveServer) -> None:
-        self.live = live
-
-    def reports(self) -> list[dict]:
-        with httpx.Client(base_url=self.live.url, headers={"X-Requested-With": "onsite"}) as c:
-            c.post("/api/session", json={"username": "guard", "password": GUARD_PASSWORD})
-            listed = c.get("/api/reports", params={"limit": 100}).json()["reports"]
-            return [c.get(f"/api/reports/{r['id']}").json() for r in listed]
-
-    def wait_for(self, check, timeout: float = 30.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                reports = self.reports()
-            except httpx.TransportError:
-                reports = None
-            if reports is not None and check(reports):
-                return reports
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server never got there: {reports}")
-            time.sleep(0.3)
 
 
 def one_report_with(n_photos: int):
     return lambda reports: len(reports) == 1 and len(reports[0]["photos"]) == n_photos
-
-
-def make_report(page, url: str, photos: list[Path], note: str = "地下车库无信号") -> str:
-    page.goto(f"{url}/report/{LIFT}")
-    page.wait_for_selector("body[data-ready=true]")
-    page.locator(".step-box").nth(0).check()
-    for path in photos:
-        count = page.locator("#photo-grid .photo").count()
-        page.locator("#photo-input").set_input_files(str(path))
-        page.wait_for_function(f"document.querySelectorAll('#photo-grid .photo').length > {count}")
-    page.locator("#notes").fill(note)
-    page.get_by_role("button", name="检查并发送").click()
-    page.get_by_role("button", name="发送", exact=True).click()
-    page.wait_for_url("**/outbox?id=*")
-    return page.url.rsplit("=", 1)[1]
-
-
-def outbox(page) -> list[list[str]]:
-    """[id, state] of every report in the phone's outbox, as the page shows it."""
-    page.wait_for_function("document.body.dataset.outbox !== undefined")
-    return page.evaluate("JSON.parse(document.body.dataset.outbox)")
 
 
 def wait_outbox(page, states: list[str], timeout: float = 30_000) -> None:

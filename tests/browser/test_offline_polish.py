@@ -10,12 +10,11 @@ import json
 import pytest
 
 from server.i18n import translations
-from tests.browser.conftest import GUARD_PASSWORD, log_in, screenshot
-from tests.browser.test_offline import make_report
+from tests.helpers.browser import LIFT, log_in, make_report, screenshot
+from tests.helpers.live import GUARD_PASSWORD
 
 pytestmark = pytest.mark.browser
 
-LIFT = "lift-entrapment"
 EN = translations("en")
 # A page the guard keeps, and a text it shows (as its Chinese msgid).
 KEPT_PAGES = {
@@ -220,7 +219,7 @@ def test_keystrokes_then_back_at_once_with_no_signal_lose_nothing(live_server, p
 
 def test_a_page_fetches_every_module_it_starts_with_from_its_preload_links(live_server, browser):
     # No worker: every file from the network, as at the first start.
-    from tests.browser.conftest import PHONE_OPTIONS
+    from tests.helpers.browser import PHONE_OPTIONS
 
     context = browser.new_context(**PHONE_OPTIONS, service_workers="block")
     try:

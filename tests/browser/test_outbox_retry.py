@@ -9,8 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.browser.conftest import log_in
-from tests.browser.test_offline import Server, make_report
+from tests.helpers.browser import Server, log_in, make_report
 
 pytestmark = pytest.mark.browser
 

@@ -11,18 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import (
-    GUARD_PASSWORD,
-    PHONE_OPTIONS,
-    api_session,
-    log_in,
-    screenshot,
-    wait_until,
-)
-from tests.browser.test_offline import LIFT
-from tests.test_imaging import PHOTOS, needs_photos
+from tests.helpers.browser import LIFT, PHONE_OPTIONS, log_in, screenshot, wait_until
+from tests.helpers.live import GUARD_PASSWORD, api_session
+from tests.helpers.photos import PHOTOS
 
-pytestmark = [pytest.mark.browser, needs_photos]
+pytestmark = [pytest.mark.browser]
 
 GPS_PHOTO = PHOTOS / "gps" / "DSCN0010.jpg"  # Nikon, 2008-10-22 16:28:39 (no zone), Tuscany
 PHONE_PHOTO = PHOTOS / "phone" / "HMD_Nokia_8.3_5G.jpg"  # 2022-08-14 14:12:31+03:00, Helsinki
@@ -226,6 +219,23 @@ def test_the_photo_links_work_without_javascript(live_server, browser, photos):
         context.close()
 
 
+# Whether the draft's first photo has its capture time yet (false until then).
+DRAFT_HAS_TIME_JS = """
+(incident) => new Promise((resolve) => {
+  const req = indexedDB.open("onsite");
+  req.onerror = () => resolve(false);
+  req.onsuccess = () => {
+    try {
+      const get = req.result.transaction("drafts").objectStore("drafts").get(incident);
+      get.onsuccess = () => resolve(Boolean(get.result?.photos?.[0]?.meta?.taken_at));
+      get.onerror = () => resolve(false);
+    } catch {
+      resolve(false);
+    }
+  };
+})
+"""
+
 # The metadata photo.js read, from the draft kept on the phone.
 DRAFT_META_JS = """
 (incident) => new Promise((resolve, reject) => {
@@ -243,21 +253,21 @@ DRAFT_META_JS = """
 def test_reading_exif_and_the_viewer_keep_to_the_content_security_policy(
     live_server, browser, photos
 ):
-    from tests.browser.test_policy import WATCH
+    from tests.helpers.browser import WATCH_POLICY
 
     rid = report_with_photos(live_server, [(jpeg(p), {}) for p in photos])
     context = browser.new_context(**{**PHONE_OPTIONS, "bypass_csp": False})
     try:
-        context.add_init_script(WATCH)
+        context.add_init_script(WATCH_POLICY)
         page = context.new_page()
         log_in(page, live_server.url)
         page.goto(f"{live_server.url}/report/{LIFT}")
         page.wait_for_selector("body[data-ready=true]")
         page.locator("#photo-input").set_input_files(str(GPS_PHOTO))
         page.wait_for_selector("#photo-grid .photo img")
-        page.wait_for_load_state("networkidle")
+        # exifr (loaded on the first photo) has read it once the draft holds its time.
+        wait_until(page, DRAFT_HAS_TIME_JS, LIFT)
         assert page.evaluate("window.__violations") == []
-        page.wait_for_timeout(400)  # the draft is written within 150 ms
         meta = page.evaluate(DRAFT_META_JS, LIFT)
         assert meta["taken_at"] == "2008-10-22T16:28:39+08:00"  # exifr ran, under the policy
         assert meta["camera"] == "NIKON COOLPIX P6000"

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import PHONE_OPTIONS, add_user, log_in
-from tests.browser.test_followup import LIFT, new_report
+from tests.helpers.browser import (
+    LIFT,
+    PHONE_OPTIONS,
+    TRACK_FETCHES,
+    WATCH_POLICY,
+    log_in,
+    new_report,
+    settle,
+)
+from tests.helpers.live import ADMIN, ADMIN_PASSWORD, add_user
 
 pytestmark = pytest.mark.browser
-
-WATCH = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  const where = `${e.sourceFile}:${e.lineNumber}`;
-  window.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${where}`);
-});
-"""
 
 
 def visit(page, url: str, paths: list[str]) -> dict[str, list[str]]:
@@ -30,7 +30,7 @@ def visit(page, url: str, paths: list[str]) -> dict[str, list[str]]:
     for path in paths:
         response = page.goto(f"{url}{path}")
         assert response is not None and response.status == 200, (path, response)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         violations = page.evaluate("window.__violations") + console
         console.clear()
         if violations:
@@ -42,6 +42,7 @@ def visit(page, url: str, paths: list[str]) -> dict[str, list[str]]:
 def phone(browser):
     """A phone that keeps to the policy (the other tests' phones bypass it)."""
     context = browser.new_context(**{**PHONE_OPTIONS, "bypass_csp": False})
+    context.add_init_script(TRACK_FETCHES)
     try:
         yield context
     finally:
@@ -50,13 +51,8 @@ def phone(browser):
 
 def test_no_page_of_any_role_trips_the_policy(live_server, phone):
     boss = add_user(live_server, "boss", "supervisor", "陈主管")
-    admin_password = "admin-password-1"
-    live_server.cli(
-        "user", "add", "root", "--role", "admin", "--name", "管理员",
-        "--password-stdin", input=admin_password + "\n",
-    )  # fmt: skip
     report_id = new_report(live_server, photo=True)
-    phone.add_init_script(WATCH)
+    phone.add_init_script(WATCH_POLICY)
 
     guard = phone.new_page()
     log_in(guard, live_server.url, offline_ready=True)
@@ -73,7 +69,7 @@ def test_no_page_of_any_role_trips_the_policy(live_server, phone):
     sup.context.clear_cookies()
 
     root = phone.new_page()
-    log_in(root, live_server.url, username="root", password=admin_password)
+    log_in(root, live_server.url, username=ADMIN, password=ADMIN_PASSWORD)
     pages = ["/", "/admin", "/admin/users/guard", "/admin/sites", "/admin/sites/north"]
     pages += ["/admin/sites/north/contacts/new", "/admin/sites/north/channels/new", "/admin/log"]
     pages += ["/dashboard", f"/reports/{report_id}"]

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import PHONE_OPTIONS, add_user, api_session, log_in, screenshot
-from tests.browser.test_followup import new_report
+from tests.helpers.browser import PHONE_OPTIONS, log_in, new_report, screenshot
+from tests.helpers.live import add_user, api_session
 
 pytestmark = pytest.mark.browser
 

@@ -14,9 +14,9 @@ import pytest
 
 from server.alerts.texts import payload
 from server.models import Report, Severity
-from tests.browser.conftest import SMALL_TARGETS_JS, screenshot
-from tests.browser.conftest import log_in as log_in_as_guard
-from tests.push_receiver import Receiver
+from tests.helpers.browser import NOTIFICATIONS_JS, SMALL_TARGETS_JS, push_and_wait, screenshot
+from tests.helpers.browser import log_in as log_in_as_guard
+from tests.helpers.push_receiver import Receiver
 
 pytestmark = pytest.mark.browser
 
@@ -42,54 +42,6 @@ def a_report(page) -> str:
     )
     assert status == 201
     return report_id
-
-
-def registration_id(cdp, origin: str) -> str:
-    found: list[dict] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: found.extend(e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for reg in found:
-            if reg["scopeURL"] == origin + "/" and not reg.get("isDeleted"):
-                return reg["registrationId"]
-        cdp.send("Runtime.evaluate", {"expression": "1"})  # let events arrive
-        time.sleep(0.1)
-    raise AssertionError(f"no service worker registration for {origin}: {found}")
-
-
-NOTIFICATIONS_JS = """async () => (await self.registration.getNotifications()).map(n => ({
-    title: n.title, body: n.body, tag: n.tag, renotify: n.renotify,
-    requireInteraction: n.requireInteraction, icon: n.icon, badge: n.badge, data: n.data}))"""
-
-
-def push_and_wait(phone, page, origin: str, message: dict) -> tuple[object, list[dict]]:
-    """Deliver ``message`` to the app's worker as the push service would, once
-    the worker is active, and wait for its notification: the worker that
-    shows it, and what it shows. Delivered again if none appears within
-    10 s: a push to a worker still installing (or restarted meanwhile) may
-    be dropped, and the same tag replaces a notification, so a second
-    delivery changes nothing."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
-    cdp = phone.new_cdp_session(page)
-    registration = registration_id(cdp, origin)
-    for _ in range(3):
-        cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": origin,
-                "registrationId": registration,
-                "data": json.dumps(message, ensure_ascii=False),
-            },
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for worker in phone.service_workers:
-                shown = worker.evaluate(NOTIFICATIONS_JS)
-                if shown:
-                    return worker, shown
-            time.sleep(0.1)
-    raise AssertionError("the pushed alert was never shown")
 
 
 def test_a_pushed_alert_is_shown_and_a_tap_opens_the_report(live_server, phone):
@@ -125,7 +77,7 @@ def test_a_pushed_alert_is_shown_and_a_tap_opens_the_report(live_server, phone):
 
 
 class ReceiverThread:
-    """The test push service (tests/push_receiver.py), on its own event loop."""
+    """The test push service (tests/helpers/push_receiver.py), on its own event loop."""
 
     def __init__(self) -> None:
         self.ready = threading.Event()

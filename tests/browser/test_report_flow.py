@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import PHONE_OPTIONS, SMALL_TARGETS_JS, log_in, screenshot
+from tests.helpers.browser import PHONE_OPTIONS, SMALL_TARGETS_JS, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser.conftest import PHONE_OPTIONS, add_user, api_session, log_in, screenshot
-from tests.browser.test_followup import DESK, new_report
+from tests.helpers.browser import DESK_OPTIONS, PHONE_OPTIONS, log_in, new_report, screenshot
+from tests.helpers.live import add_user, api_session
 
 pytestmark = pytest.mark.browser
 
@@ -121,9 +121,7 @@ def test_the_review_sections_at_desk_size(live_server, browser, lang):
             f"/api/reports/{report_id}/actions/{action}",
             json={"description": "更新电梯应急操作指引", "owner": "tech", "due": "2020-01-01"},
         )
-    desk = {
-        k: v for k, v in {**PHONE_OPTIONS, **DESK}.items() if k not in ("is_mobile", "has_touch")
-    }
+    desk = DESK_OPTIONS
     context = browser.new_context(**{**desk, "locale": lang})
     try:
         page = context.new_page()

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.browser.conftest import add_user, api_session, log_in, screenshot, wait_until
-from tests.browser.test_offline import LIFT, Server
+from tests.helpers.browser import LIFT, Server, log_in, screenshot, wait_until
+from tests.helpers.live import add_user, api_session
 
 pytestmark = pytest.mark.browser
 

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.push_receiver import LocalServer
+from tests.helpers.push_receiver import LocalServer
 
 WECOM_PATH = "/cgi-bin/webhook/send"
 DINGTALK_PATH = "/robot/send"
@@ -181,7 +181,7 @@ def answer(errcode: int, errmsg: str) -> Response:
 
 # --- standalone, for benchmarks: the two services in a process of their own -----
 #
-#   python -m tests.channel_receiver --robots 200
+#   python -m tests.helpers.channel_receiver --robots 200
 #
 # prints one JSON line {"host", "robots": [{"kind", "url", "secret"}]} once it
 # listens (half WeCom, half DingTalk with a secret), then serves until stdin

@@ -173,9 +173,9 @@ class Receiver(LocalServer):
 
 # --- standalone, for benchmarks: a push service in a process of its own ----------
 #
-#   python -m tests.push_receiver --devices 1000 --verify-every 10
+#   python -m tests.helpers.push_receiver --devices 1000 --verify-every 10
 #
-#   python -m tests.push_receiver --devices 41 --hang 40
+#   python -m tests.helpers.push_receiver --devices 41 --hang 40
 #
 # prints one JSON line {"origin", "subscriptions": [...]} once it listens,
 # then serves until stdin closes. GET /wait?count=N answers once N messages

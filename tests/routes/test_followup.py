@@ -4,78 +4,23 @@ status machine, who may do what, resends, and another site kept out."""
 from __future__ import annotations
 
 import asyncio
-import io
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from PIL import Image
 
-from server.models import Event, PushDelivery, PushSubscription, Report, Role
+from server.models import Report, Role
 from tests.conftest import CSRF, make_user
-from tests.routes.test_reports import iso, lift_id
-
-JPEG = {**CSRF, "Content-Type": "image/jpeg"}
-
-
-def jpeg(color=(30, 120, 200)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (800, 600), color).save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
-async def new_report(app, client, severity: str = "high", incident: str | None = None) -> str:
-    rid = str(uuid.uuid4())
-    body = {
-        "site": "north",
-        "incident_type": incident or lift_id(app),
-        "severity": severity,
-        "occurred_at": iso(datetime.now(UTC) - timedelta(minutes=2)),
-        "location": {"text": "3栋 电梯"},
-        "steps": [{"index": 0, "checked_at": iso(datetime.now(UTC) - timedelta(minutes=1))}],
-    }
-    response = await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)
-    assert response.status_code == 201, response.text
-    return rid
-
-
-async def act(client, rid: str, action: str, body=None, method: str = "PUT"):
-    return await client.request(
-        method, f"/api/reports/{rid}/{action}", json=body if body is not None else {}, headers=CSRF
-    )
-
-
-async def review_done(app, client, rid: str) -> None:
-    """Answer every 分析 item, so that the incident may close."""
-    count = len(app.state.playbooks.incident(lift_id(app)).analysis)
-    for index in range(count):
-        answered = await act(client, rid, f"analysis/{index}", {"verdict": "ok"})
-        assert answered.status_code in (200, 201), answered.text
-
-
-async def photo(client, rid: str, kind: str, color=(30, 120, 200)):
-    return await client.put(
-        f"/api/reports/{rid}/photos/{uuid.uuid4()}?kind={kind}", content=jpeg(color), headers=JPEG
-    )
-
-
-async def kinds(rid: str) -> list[str]:
-    return list(await Event.filter(report_id=rid).order_by("id").values_list("kind", flat=True))
-
-
-async def subscribe(username: str) -> PushSubscription:
-    """A device of ``username`` (the endpoint is never called: deliveries are counted)."""
-    from server.models import User
-
-    user = await User.get(username=username)
-    return await PushSubscription.create(
-        user=user, endpoint=f"https://push.example/{username}", p256dh="x", auth="y"
-    )
-
-
-async def pushes_to(username: str) -> list[dict]:
-    rows = await PushDelivery.filter(endpoint=f"https://push.example/{username}").order_by("id")
-    return [r.payload for r in rows]
+from tests.helpers.reports import (
+    act,
+    fake_device,
+    iso,
+    kinds,
+    lift_id,
+    new_report,
+    photo,
+    pushes_to,
+    review_done,
+)
 
 
 @pytest.fixture
@@ -262,8 +207,8 @@ async def test_the_assignee_must_be_a_technician_of_the_site(world, as_user, rid
 
 async def test_reassigning_is_recorded_and_tells_the_new_technician(world, as_user, rid):
     await make_user("tech2", Role.TECHNICIAN, world.north)
-    await subscribe("tech")
-    await subscribe("tech2")
+    await fake_device("tech")
+    await fake_device("tech2")
     sup = await as_user("super")
     await act(sup, rid, "acknowledgement")
     await act(sup, rid, "assignment", {"assignee": "tech"})
@@ -282,7 +227,7 @@ async def test_reassigning_is_recorded_and_tells_the_new_technician(world, as_us
 async def test_the_published_reply_replaces_the_last_tells_the_guard_and_keeps_each_version(
     world, as_user, rid
 ):
-    await subscribe("guard")
+    await fake_device("guard")
     sup, guard = await as_user("super"), await as_user("guard")
     first, second = "维保人员十分钟内到达。", "维保人员已到达，正在处理。"
     await act(sup, rid, "reply", {"text": first})
@@ -296,7 +241,7 @@ async def test_the_published_reply_replaces_the_last_tells_the_guard_and_keeps_e
 
 
 async def test_repaired_tells_the_sites_supervisors(world, as_user, rid):
-    await subscribe("super")
+    await fake_device("super")
     sup, tech = await as_user("super"), await as_user("tech")
     await act(sup, rid, "acknowledgement")
     await act(sup, rid, "assignment", {"assignee": "tech"})

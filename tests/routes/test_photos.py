@@ -22,16 +22,17 @@ from server.app import create_app
 from server.models import Event, Photo, Role, Site
 from server.photo_store import DISPLAY, THUMB, FilePhotoStore
 from tests.conftest import CSRF, api_client, login, make_user
-from tests.routes.test_reports import iso, lift_id
-from tests.test_imaging import PHOTOS, needs_photos, png_bomb, png_header
-
-JPEG = {**CSRF, "Content-Type": "image/jpeg"}
-
-
-def jpeg(size=(2000, 1500), color=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
+from tests.helpers.photos import (
+    JPEG,
+    PHOTOS,
+    colour_of,
+    jpeg,
+    png_bomb,
+    png_header,
+    stored_files,
+    upload,
+)
+from tests.helpers.reports import iso, lift_id
 
 
 @pytest.fixture
@@ -42,18 +43,6 @@ async def report_id(app, client, world) -> uuid.UUID:
     response = await client.put(f"/api/reports/{rid}", json=body, headers=CSRF)
     assert response.status_code == 201
     return rid
-
-
-def stored_files(app) -> list:
-    store = app.state.context.photo_store
-    return sorted([*store.files(), *store.temporaries()])
-
-
-async def upload(client, rid, pid, data: bytes, kind: str | None = None, headers=JPEG):
-    params = {"kind": kind} if kind else None
-    return await client.put(
-        f"/api/reports/{rid}/photos/{pid}", content=data, params=params, headers=headers
-    )
 
 
 async def test_a_photo_is_stored_once_and_served_without_metadata(app, client, report_id):
@@ -74,7 +63,6 @@ async def test_a_photo_is_stored_once_and_served_without_metadata(app, client, r
     assert [e["kind"] for e in report["events"]] == ["created", "photo"]
 
 
-@needs_photos
 async def test_gps_goes_into_the_database_and_not_into_the_served_file(client, report_id):
     raw = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()
     photo = (await upload(client, report_id, uuid.uuid4(), raw)).json()
@@ -208,10 +196,6 @@ async def test_orphan_files_are_removed_but_fresh_ones_and_known_ones_kept(app):
     assert store.path(known, "display").exists()
     assert not store.path(orphan, "display").exists()
     assert store.path(fresh, "display").exists()
-
-
-def colour_of(jpeg_bytes: bytes) -> tuple[int, ...]:
-    return Image.open(io.BytesIO(jpeg_bytes)).convert("RGB").getpixel((5, 5))
 
 
 async def test_two_photos_sent_at_once_under_one_id_serve_the_one_in_the_row(

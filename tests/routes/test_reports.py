@@ -9,40 +9,7 @@ import pytest
 
 from server.models import Event, Report, ReportStep
 from tests.conftest import CSRF, login
-
-
-def lift_id(app) -> str:
-    """The lift-entrapment playbook, found by its source title, never by a guessed id."""
-    for incident in app.state.playbooks.incidents():
-        if incident.title.zh == "电梯困人事件":
-            return incident.id
-    raise AssertionError("no 电梯困人事件 playbook")
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@pytest.fixture
-def body(app):
-    start = datetime.now(UTC) - timedelta(minutes=5)
-    return {
-        "site": "north",
-        "incident_type": lift_id(app),
-        "severity": "high",
-        "occurred_at": iso(start),
-        "client_sent_at": iso(start + timedelta(minutes=4)),
-        "location": {"text": "3栋2单元 电梯", "lat": 22.54, "lng": 114.05, "accuracy_m": 12.5},
-        "notes": "两人被困，已安抚",
-        "steps": [
-            {"index": 0, "checked_at": iso(start + timedelta(seconds=10))},
-            {"index": 1, "checked_at": iso(start + timedelta(seconds=40))},
-        ],
-    }
-
-
-async def put(client, report_id, body, headers=CSRF):
-    return await client.put(f"/api/reports/{report_id}", json=body, headers=headers)
+from tests.helpers.reports import iso, put
 
 
 async def test_a_guard_creates_a_report_with_steps_in_order_and_timed(app, client, world, body):

@@ -9,7 +9,7 @@ import pytest
 
 from server.models import CorrectiveAction, Event, Role
 from tests.conftest import make_user
-from tests.routes.test_followup import act, kinds, new_report, photo, pushes_to, subscribe
+from tests.helpers.reports import act, fake_device, kinds, new_report, photo, pushes_to
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ async def test_only_supervisors_of_the_site_answer_the_analysis(app, world, as_u
 
 
 async def test_an_action_is_created_once_and_its_owner_told(app, world, as_user, rid):
-    await subscribe("tech")
+    await fake_device("tech")
     sup, tech = await as_user("super"), await as_user("tech")
     assert (await tech.get(f"/api/reports/{rid}")).status_code == 403
     action_id, report = await new_action(app, sup, rid)
@@ -111,7 +111,7 @@ async def test_an_action_is_created_once_and_its_owner_told(app, world, as_user,
 
 async def test_an_open_action_can_be_changed_and_a_new_owner_is_told(app, world, as_user, rid):
     await make_user("tech2", Role.TECHNICIAN, world.north)
-    await subscribe("tech2")
+    await fake_device("tech2")
     sup = await as_user("super")
     action_id, _ = await new_action(app, sup, rid)
     body = {"description": "更新电梯应急指引", "owner": "tech2", "due": tomorrow(app), "item": None}
@@ -173,7 +173,7 @@ async def test_the_owner_marks_done_with_photos_of_the_report_and_no_one_else_ma
 async def test_a_recheck_is_never_by_the_owner_and_a_failure_sends_it_back(
     app, world, as_user, rid
 ):
-    await subscribe("tech")
+    await fake_device("tech")
     sup, tech = await as_user("super"), await as_user("tech")
     action_id, _ = await new_action(app, sup, rid, owner="super")
     # The owner may not check their own work; nothing to check before it is done.
