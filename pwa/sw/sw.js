@@ -7,7 +7,7 @@
 // The server writes the build into VERSION (and into every import below), so
 // any change to the app's files makes a new worker and new caches.
 
-import { install, activate, warm, forgetPages, normalise } from "/static/js/sw/precache.js?v=__BUILD__";
+import { install, activate, warmFor, forgetPages, normalise } from "/static/js/sw/precache.js?v=__BUILD__";
 import { respond } from "/static/js/sw/strategies.js?v=__BUILD__";
 import { showPush, openFromNotification, resubscribe } from "/static/js/sw/notify.js?v=__BUILD__";
 import { sync } from "/static/js/outbox/queue.js?v=__BUILD__";
@@ -41,7 +41,10 @@ sw.addEventListener("message", (event) => {
   if (data.type === "skip-waiting") sw.skipWaiting();
   if (data.type === "warm") {
     const lang = normalise(data.lang); // the asking page's: kept in it
-    event.waitUntil(warm(VERSION, null, lang).then((n) => reply({ type: "warmed", pages: n, version: VERSION, lang })));
+    // Pages fetched since the asking page was drawn will do (a warm-up the
+    // install started, say); older ones are fetched again.
+    const since = Number(data.since) || Date.now();
+    event.waitUntil(warmFor(VERSION, lang, since).then((n) => reply({ type: "warmed", pages: n, version: VERSION, lang })));
   }
   if (data.type === "logout") event.waitUntil(forgetPages());
 });

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -282,6 +284,19 @@ def test_a_refused_report_is_kept_with_the_reason_and_deleted_only_when_confirme
         == 0
     )
     assert server.reports() == []
+
+
+def test_a_first_login_fetches_each_kept_page_once(live_server, phone):
+    # The worker installs while the guard is logged in, keeps every page,
+    # and the page it controls asks for them again: it shares what the
+    # install fetched instead of fetching it all a second time.
+    fetched: list[str] = []
+    phone.on("request", lambda request: fetched.append(urlsplit(request.url).path))
+    page = phone.new_page()
+    log_in(page, live_server.url, offline_ready=True)
+    kept = Counter(p for p in fetched if p.startswith(("/report/", "/playbooks/")))
+    assert f"/report/{LIFT}" in kept and f"/playbooks/{LIFT}" in kept, fetched
+    assert {n for n in kept.values()} == {1}, kept
 
 
 def test_pages_come_from_the_phone_when_the_server_fails_or_there_is_no_signal(live_server, phone):

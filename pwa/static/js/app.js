@@ -160,7 +160,8 @@ function warm(registration) {
       done();
     }
   });
-  registration.active?.postMessage({ type: "warm", lang });
+  // since: when this page was asked for; pages the worker fetched after it are as new.
+  registration.active?.postMessage({ type: "warm", lang, since: Math.floor(performance.timeOrigin) });
 }
 
 if ("serviceWorker" in navigator) {

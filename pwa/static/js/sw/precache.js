@@ -143,29 +143,72 @@ export async function activate(version) {
  * @param {string | null} [lang]
  * @returns {Promise<number>} how many pages were kept
  */
-export async function warm(version, list = null, lang = null) {
+export function warm(version, list = null, lang = null) {
+  const started = Date.now();
+  const done = keepAll(list, lang);
+  latest = { lang, started, done };
+  return done.then((result) => result.kept);
+}
+
+/** @typedef {{kept: number, whole: boolean}} Warmed */
+
+// The last warm-up this worker started (a worker stopped when idle forgets it).
+/** @type {{lang: string | null, started: number, done: Promise<Warmed>} | null} */
+let latest = null;
+
+// A warm-up for a page drawn at ``since`` (ms since the epoch): one that
+// started after it, in its language, fetches pages at least as new as that
+// page saw, so it is shared rather than done again, unless it was cut short
+// (no signal, no session yet). A worker that installs while the guard is
+// logged in (the first login, every update) warms at install, and the page
+// it controls asks again at once: every page went over the network twice.
+/**
+ * @param {string} version
+ * @param {string | null} lang
+ * @param {number} since
+ * @returns {Promise<number>} how many pages are kept
+ */
+export function warmFor(version, lang, since) {
+  const last = latest;
+  if (last && last.started >= since && (last.lang ?? lang) === lang) {
+    return last.done.then((result) => (result.whole ? result.kept : warm(version, null, lang)));
+  }
+  return warm(version, null, lang);
+}
+
+/**
+ * @param {Manifest | null} list
+ * @param {string | null} lang
+ * @returns {Promise<Warmed>}
+ */
+async function keepAll(list, lang) {
   if (lang) await remember(lang);
   list = list || (await manifest());
   const fallback = lang || (await currentLanguage(new URL(sw.location.href)));
   const data = await caches.open(DATA);
   let kept = 0;
+  let whole = true;
   // The offline page too: the build's copy (assets) speaks one language.
   const queue = [...list.pages, "/offline"];
   async function worker() {
     for (let url = queue.shift(); url; url = queue.shift()) {
       try {
         const response = await fetch(url, { cache: "no-store", credentials: "same-origin" });
-        if (!response.ok || response.redirected) continue;
+        if (!response.ok || response.redirected) {
+          whole = false;
+          continue;
+        }
         if (url.startsWith("/api/")) await data.put(url, response);
         else await keepPage(url, response, fallback);
         kept += 1;
       } catch {
+        whole = false;
         return; // offline: the rest waits for the next warm-up
       }
     }
   }
   await Promise.all([worker(), worker(), worker(), worker()]);
-  return kept;
+  return { kept, whole };
 }
 
 export async function forgetPages() {
