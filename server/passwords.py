@@ -16,8 +16,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
-# Verifying against this keeps a login for an unknown name as slow as a real one.
-_dummy_hash = _hasher.hash(secrets.token_hex(16))
+# Verifying against this keeps a login for an unknown name as slow as a real
+# one. Made at the first such login (in its worker thread), not at import:
+# every process (each CLI command, each server start) paid a whole hash.
+_dummy_hash: str | None = None
 
 
 def configure(memory_kib: int) -> None:
@@ -28,7 +30,14 @@ def configure(memory_kib: int) -> None:
     # argon2 needs at least 8 KiB per lane: a low memory cost uses one lane.
     lanes = 4 if memory_kib >= 32 * 1024 else 1
     _hasher = PasswordHasher(memory_cost=memory_kib, parallelism=lanes)
-    _dummy_hash = _hasher.hash(secrets.token_hex(16))
+    _dummy_hash = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_hex(16))
+    return _dummy_hash
 
 
 def _bytes(password: str) -> bytes:
@@ -39,6 +48,10 @@ def _bytes(password: str) -> bytes:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(_bytes(password))
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    return verify_password(_dummy() if password_hash is None else password_hash, password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -52,8 +65,7 @@ async def check(password_hash: str | None, password: str, limiter: anyio.Capacit
     """Whether ``password`` matches, verified in a worker thread (at most
     ``limiter``'s tokens at once). ``None`` (no such user) spends the same
     time on a dummy hash and is always False."""
-    against = _dummy_hash if password_hash is None else password_hash
-    ok = await anyio.to_thread.run_sync(verify_password, against, password, limiter=limiter)
+    ok = await anyio.to_thread.run_sync(_verify, password_hash, password, limiter=limiter)
     return ok and password_hash is not None
 
 
