@@ -64,13 +64,31 @@ def playwright():
         yield p
 
 
+class PagesOnly:
+    """The browser of a module marked ``pages_only``: its contexts run no
+    service worker unless a test asks for one (``service_workers="allow"``).
+
+    Such a module tests what pages draw and do online, not what the phone
+    keeps; a worker's install and warm-up (every asset, then every page of
+    the user) cost each fresh context about a second of CPU for nothing."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        return self._browser.new_context(**{"service_workers": "block", **options})
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="module")
-def browser(playwright):
+def browser(playwright, request):
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
     )
     try:
-        yield chromium
+        yield PagesOnly(chromium) if request.node.get_closest_marker("pages_only") else chromium
     finally:
         chromium.close()
 

@@ -28,7 +28,8 @@ from tests.helpers.browser import (
 )
 from tests.helpers.live import ADMIN, ADMIN_PASSWORD, GUARD_PASSWORD
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 AXE = (Path(__file__).parents[2] / "node_modules" / "axe-core" / "axe.min.js").read_text()
 SIZES = {

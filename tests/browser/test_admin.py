@@ -21,7 +21,8 @@ from tests.helpers.browser import (
 )
 from tests.helpers.live import GUARD_PASSWORD, add_user, api_session
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 PASSWORD_SHAPE = re.compile(r"[a-z2-9]{4}(-[a-z2-9]{4}){3}")
 

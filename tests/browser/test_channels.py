@@ -25,7 +25,8 @@ import pytest
 from tests.helpers.browser import PHONE_OPTIONS, fits_a_thumb, log_in
 from tests.helpers.live import LiveServer, add_user, api_session, module_database
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 TOKEN = "dingTOKEN0123456789abcdef42c9"
 SECRET = "SEC0123456789abcdefSIGNINGsecret"

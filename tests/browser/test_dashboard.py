@@ -15,7 +15,8 @@ import pytest
 from tests.helpers.browser import DESK_OPTIONS, PHONE_OPTIONS, log_in_with_form, screenshot
 from tests.helpers.live import GUARD_PASSWORD, api_session
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Reports a month, oldest month first, and how many of them each site had.

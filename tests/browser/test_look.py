@@ -16,7 +16,8 @@ import pytest
 from tests.helpers.browser import LIFT, PHONE_OPTIONS, SMALL_TARGETS_JS, log_in, screenshot
 from tests.helpers.live import GUARD_PASSWORD, add_user, api_session
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 DESK = {"width": 1280, "height": 800}
 OLD_TAB_SIGNS = "⇪▤▣⌂☰☺＋"

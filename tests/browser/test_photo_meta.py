@@ -15,7 +15,8 @@ from tests.helpers.browser import LIFT, PHONE_OPTIONS, log_in, screenshot, wait_
 from tests.helpers.live import GUARD_PASSWORD, api_session
 from tests.helpers.photos import PHOTOS
 
-pytestmark = [pytest.mark.browser]
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 GPS_PHOTO = PHOTOS / "gps" / "DSCN0010.jpg"  # Nikon, 2008-10-22 16:28:39 (no zone), Tuscany
 PHONE_PHOTO = PHOTOS / "phone" / "HMD_Nokia_8.3_5G.jpg"  # 2022-08-14 14:12:31+03:00, Helsinki

@@ -20,7 +20,8 @@ from PIL import Image
 from tests.helpers.browser import PHONE_OPTIONS, log_in, new_report, screenshot
 from tests.helpers.live import add_user, api_session
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 DESK = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN", "bypass_csp": True}
 # A4 in PostScript points, as Chromium writes it (to a hundredth of an inch).

@@ -9,7 +9,8 @@ from PIL import Image
 
 from tests.helpers.browser import PHONE_OPTIONS, SMALL_TARGETS_JS, log_in, screenshot
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 
 @pytest.fixture

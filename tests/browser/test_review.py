@@ -10,7 +10,8 @@ from playwright.sync_api import Error as PlaywrightError
 from tests.helpers.browser import DESK_OPTIONS, PHONE_OPTIONS, log_in, new_report, screenshot
 from tests.helpers.live import add_user, api_session
 
-pytestmark = pytest.mark.browser
+# What pages draw and do online: no service worker (tests/browser/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.pages_only]
 
 
 def section_shot(page, name: str) -> None:
