@@ -90,6 +90,14 @@ async function registerBackgroundSync() {
   }
 }
 
+// "Send now" on the outbox page (and its "try again"). Logged out (the page
+// is served without a session too), the sync itself finds the 401 and the
+// outbox asks for a login.
+addEventListener("onsite:send", () => {
+  if (loggedIn) send();
+  else sync({ force: true }).then(showOutbox);
+});
+
 // The report flow says when a report went into the outbox: ask the browser
 // to keep our storage (never evicted under pressure) and for a Background Sync.
 addEventListener("onsite:queued", async () => {

@@ -2,7 +2,6 @@
 // The outbox page: every report waiting on this phone and each of its
 // photos, with its state; "send now"; delete only after a confirmation.
 import * as store from "./outbox/store.js";
-import { sync } from "./outbox/queue.js";
 import { fmt, clock } from "./text.js";
 
 const { t } = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("outbox-data")).textContent);
@@ -78,9 +77,14 @@ async function render() {
   document.body.dataset.outbox = JSON.stringify(items.map((i) => [i.id, i.state]));
 }
 
+// Sending goes through app.js (the "onsite:send" event), which also tells
+// the no-signal note and the timers what came of it: a tap that gets
+// through clears the note at once, not at the next timer.
+const sendNow = () => dispatchEvent(new Event("onsite:send"));
+
 async function retry(id) {
   await store.retry(id); // the item and each failed part: ticks, photos, writes
-  await sync({ force: true });
+  sendNow();
 }
 
 function confirmDelete(item) {
@@ -93,7 +97,7 @@ function confirmDelete(item) {
   dialog.showModal();
 }
 
-$("send-all").addEventListener("click", () => sync({ force: true }));
+$("send-all").addEventListener("click", sendNow);
 let redraw = null; // a burst of changes (a sync) makes one redraw
 store.listen(() => {
   clearTimeout(redraw);
