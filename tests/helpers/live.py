@@ -153,8 +153,12 @@ class Database:
         self._postgres(lambda conn: self._pg_restore(conn, rows))
 
     def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        # sqlite_sequence too: ids go back to where they were, or a server
+        # started afterwards sees its first new event id past a gap and
+        # waits out the stream's grace for rows that will never come.
         names = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND (name NOT LIKE 'sqlite_%' OR name = 'sqlite_sequence')"
         ).fetchall()
         return [n for (n,) in names if n not in self.KEEP]
 
@@ -183,7 +187,6 @@ class Database:
     async def _pg_restore(self, conn, rows: Rows) -> None:
         tables = await self._pg_tables(conn)
         async with conn.transaction():
-            # Sequences go on counting: restored rows keep their low ids.
             await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
             # Foreign keys are not checked while the rows go back (superuser
             # only, as the test server's postgres user is): any order will do.
@@ -191,6 +194,20 @@ class Database:
             for table in tables:
                 if rows.get(table):
                     await conn.copy_records_to_table(table, records=rows[table])
+            # Ids go on from the restored rows, as when the server started
+            # (see _tables: a gap holds the stream back).
+            await conn.execute(
+                """DO $$ DECLARE t record; BEGIN
+                FOR t IN SELECT c.relname AS tab, s.relname AS seq
+                  FROM pg_class s JOIN pg_depend d ON d.objid = s.oid
+                  JOIN pg_class c ON c.oid = d.refobjid
+                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
+                  WHERE s.relkind = 'S' AND a.attname = 'id' LOOP
+                  EXECUTE format(
+                    'SELECT setval(%L, COALESCE((SELECT max(id) FROM %I), 0) + 1, false)',
+                    t.seq, t.tab);
+                END LOOP; END $$"""
+            )
 
 
 @contextlib.contextmanager
