@@ -105,8 +105,14 @@ class LiveServer:
 
     def reset(self) -> None:
         """The data as the module started (see :meth:`keep_as_start`), the
-        photo files gone, and the server running (a test may have stopped it)."""
-        self.database.restore(self._start)
+        photo files gone, and the server running (a test may have stopped it).
+
+        The id sequences go back only for a server about to start: a running
+        one's stream hub has seen the ids so far and waits for the next (ids
+        that went back would fall below its watermark, unseen), while a new
+        one starts at the highest id in the table and would take the next id
+        past a gap for a rolled-back transaction, and wait out its grace."""
+        self.database.restore(self._start, ids_back=not self.running)
         photos = Path(self.env["ONSITE_DATA_DIR"]) / "photos"
         if photos.exists():
             for child in photos.iterdir():
@@ -139,23 +145,25 @@ class Database:
                 }
         return self._postgres(self._pg_snapshot)
 
-    def restore(self, rows: Rows) -> None:
+    def restore(self, rows: Rows, *, ids_back: bool = True) -> None:
+        """The rows of ``rows``; with ``ids_back`` the id sequences too (new
+        ids go on from the restored rows), else they go on from where they are."""
         if self.sqlite:
             with contextlib.closing(sqlite3.connect(self.sqlite, timeout=30)) as conn:
                 conn.execute("PRAGMA foreign_keys = OFF")  # per connection: order is free
                 with conn:
                     for table in self._tables(conn):
+                        if table == "sqlite_sequence" and not ids_back:
+                            continue
                         conn.execute(f'DELETE FROM "{table}"')
                         for row in rows.get(table, ()):
                             marks = ", ".join("?" * len(row))
                             conn.execute(f'INSERT INTO "{table}" VALUES ({marks})', row)
             return
-        self._postgres(lambda conn: self._pg_restore(conn, rows))
+        self._postgres(lambda conn: self._pg_restore(conn, rows, ids_back))
 
     def _tables(self, conn: sqlite3.Connection) -> list[str]:
-        # sqlite_sequence too: ids go back to where they were, or a server
-        # started afterwards sees its first new event id past a gap and
-        # waits out the stream's grace for rows that will never come.
+        # sqlite_sequence too (see LiveServer.reset for when it goes back).
         names = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'"
             " AND (name NOT LIKE 'sqlite_%' OR name = 'sqlite_sequence')"
@@ -184,7 +192,7 @@ class Database:
             for t in await self._pg_tables(conn)
         }
 
-    async def _pg_restore(self, conn, rows: Rows) -> None:
+    async def _pg_restore(self, conn, rows: Rows, ids_back: bool) -> None:
         tables = await self._pg_tables(conn)
         async with conn.transaction():
             await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
@@ -194,8 +202,9 @@ class Database:
             for table in tables:
                 if rows.get(table):
                     await conn.copy_records_to_table(table, records=rows[table])
-            # Ids go on from the restored rows, as when the server started
-            # (see _tables: a gap holds the stream back).
+            # TRUNCATE leaves the sequences where they are (see LiveServer.reset).
+            if not ids_back:
+                return
             await conn.execute(
                 """DO $$ DECLARE t record; BEGIN
                 FOR t IN SELECT c.relname AS tab, s.relname AS seq
