@@ -77,7 +77,8 @@ SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 def current_user(request: Request) -> User:
     """The logged-in user, or a 401."""
-    user = getattr(request.state, "user", None)
+    # request.state is untyped; the auth middleware puts a User there, or nothing.
+    user: User | None = getattr(request.state, "user", None)
     if user is None:
         raise ApiError(401, "not_authenticated", "Log in first.")
     return user

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TypeVar
+from typing import SupportsFloat, TypeVar
 
 from PIL import Image, ImageCms, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
@@ -480,7 +480,7 @@ def _gps(exif: Image.Exif) -> dict[str, float] | None:
     return {"latitude": round(lat, 7), "longitude": round(lng, 7)}
 
 
-def _degrees(dms: tuple, ref: str) -> float:
+def _degrees(dms: tuple[SupportsFloat, ...], ref: str) -> float:
     d, m, s = (float(x) for x in dms)
     value = d + m / 60 + s / 3600
     return -value if ref.upper() in ("S", "W") else value

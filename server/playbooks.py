@@ -196,7 +196,9 @@ def _read(path: Path, root: Path, errors: list[str]) -> Any:
         return None
 
 
-def _validate(directory: Path) -> tuple[list[str], list[dict], list[tuple[Path, dict]]]:
+def _validate(
+    directory: Path,
+) -> tuple[list[str], list[dict[str, Any]], list[tuple[Path, dict[str, Any]]]]:
     errors: list[str] = []
     schema_path = directory / "schema.json"
     try:
@@ -207,7 +209,9 @@ def _validate(directory: Path) -> tuple[list[str], list[dict], list[tuple[Path, 
     category_validator = Draft202012Validator(
         {**schema["$defs"]["category"], "$defs": schema["$defs"]}
     )
-    rel = lambda p: p.relative_to(directory.parent)  # noqa: E731 - names in messages
+
+    def rel(p: Path) -> Path:  # names in messages
+        return p.relative_to(directory.parent)
 
     cats_path = directory / "categories.yaml"
     categories: list[Any] = []
@@ -227,7 +231,7 @@ def _validate(directory: Path) -> tuple[list[str], list[dict], list[tuple[Path, 
     for dup in {c for c in cat_ids if cat_ids.count(c) > 1}:
         errors.append(f"{rel(cats_path)}: id: {dup!r} is used twice")
 
-    incidents: list[tuple[Path, dict]] = []
+    incidents: list[tuple[Path, dict[str, Any]]] = []
     seen: dict[str, Path] = {}
     for path in sorted(directory.glob("*/*.yaml")):
         data = _read(path, directory, errors)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 from tortoise.exceptions import IntegrityError
@@ -337,8 +337,12 @@ async def unfinished(ctx: Context, report: Report) -> ApiError | None:
     (their indexes) and the actions not re-checked and passed (their ids).
     """
     incident = ctx.library.incident(report.incident_type)
+    # values_list(flat=True) gives bare values; tortoise types them as tuples.
     answered = set(
-        await AnalysisAnswer.filter(report_id=report.id).values_list("item_index", flat=True)
+        cast(
+            "list[int]",
+            await AnalysisAnswer.filter(report_id=report.id).values_list("item_index", flat=True),
+        )
     )
     count = len(incident.analysis) if incident else 0
     items = [i for i in range(count) if i not in answered]

@@ -217,7 +217,7 @@ async def follow(
             stopping.cancel()
 
 
-async def _idle(hub: Hub, seen: int, stopping: asyncio.Future | None, seconds: float) -> None:
+async def _idle(hub: Hub, seen: int, stopping: asyncio.Future[None] | None, seconds: float) -> None:
     """Until the watermark passes ``seen``, ``stopping`` is done, or ``seconds`` pass."""
     waiting = asyncio.ensure_future(hub.wait(seen))
     try:

@@ -71,7 +71,7 @@ class Deliverer:
         self.lanes: dict[LaneKey, Lane] = {}
         self.loop = Loop("push-deliverer", self._claim_round)
         self.recorder = Recorder(clock)
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False  # once set, no lane starts another send
 
     async def start(self) -> None:

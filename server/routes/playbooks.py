@@ -15,7 +15,9 @@ from server.templating import render
 
 
 def library(request: Request) -> Library:
-    return request.app.state.playbooks
+    # app.state is untyped; the app's startup puts the loaded Library there.
+    playbooks: Library = request.app.state.playbooks
+    return playbooks
 
 
 class LanguageQuery(BaseModel):
