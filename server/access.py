@@ -39,6 +39,11 @@ refusal as part of its input check (a 422 on a field).
 10. People: an admin sees everyone, a supervisor the staff of their sites
     (:func:`users_visible_to`); nobody deactivates themselves or changes
     their own role (422, :func:`require_not_own_lockout`).
+11. Playbooks: only admins edit and publish the company's layer; a site's
+    layer is edited by admins and by the supervisors of that site, who run
+    the estate and know its lift company and pump room (403 for other
+    roles, 422 on ``site`` for a site not theirs, :func:`require_playbook_editor`).
+    A site's playbooks are read by its members only (:func:`require_site`).
 """
 
 from __future__ import annotations
@@ -286,3 +291,22 @@ def require_not_own_lockout(actor: User | None, target: User, active: bool, role
     """Nobody deactivates themselves or changes their own role (the last door out)."""
     if actor is not None and target.id == actor.id and (not active or role != target.role):
         raise invalid("active" if not active else "role", "not for your own account.")
+
+
+# --- 11. playbooks ------------------------------------------------------------------
+
+
+async def require_playbook_editor(user: User, site: Site | None) -> None:
+    """Who edits a layer: the company's, admins; a site's, admins and the
+    site's own supervisors (a site of someone else's is a 422 on ``site``)."""
+    if site is None:
+        require_role(user, [Role.ADMIN])
+        return
+    require_role(user, [Role.SUPERVISOR])
+    if not sees_every_site(user) and site.id not in await user.site_ids():
+        raise invalid(
+            "site",
+            Msg("{site!r} is not a site of yours.", site=site.code),
+            code="forbidden_site",
+            problem="not yours",
+        )

@@ -56,6 +56,8 @@ class Raw:
     description: str = ""
     # For request bodies: the most bytes accepted, from the settings.
     limit: Callable[[Settings], int] | None = None
+    # What its data is, for a structured text (YAML); None: bytes.
+    schema: dict[str, Any] | None = None
 
 
 # An answer is documented by a text, a model (its docstring says what it

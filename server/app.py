@@ -18,8 +18,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from server import db, passwords
-from server import playbooks as playbook_lib
+from server import db, passwords, playbook_book
 from server.address_filter import StorableAddress
 from server.alerts.deliverer import Deliverer
 from server.alerts.retry import Backoff
@@ -111,7 +110,7 @@ def create_app(
     playbook stops the server at once with the error that names the file.
     """
     passwords.configure(settings.password_memory_kib)
-    library = playbook_lib.load()
+    library = playbook_book.load()
     sessions = Sessions(settings, clock)
     photo_store = open_store(settings)
     vapid = load_vapid(settings.data_dir, settings.vapid_private_key, settings.vapid_subject)
@@ -157,6 +156,8 @@ def create_app(
             # now: they are looked at again once it has passed.
             second_sweep = asyncio.create_task(_sweep_later(photo_store), name="photo-sweep")
             # Deliveries left pending by a previous run are picked up at once.
+            # The shipped playbooks published where the database lacks them.
+            await library.start()
             await deliverer.start()
             await hub.start()
             if notices:

@@ -298,10 +298,21 @@ def playbooks() -> None:
     default=None,
     help="Playbook folder [the repo's playbooks/].",
 )
-def playbooks_check(directory: str | None) -> None:
-    """Validate every playbook; exits non-zero naming each bad file and field."""
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+def playbooks_check(directory: str | None, file: str | None) -> None:
+    """Validate every playbook, or FILE (an export of the library or of one
+    playbook); exits non-zero naming each bad file and field."""
     from server import playbooks as playbook_lib
 
+    if file is not None:
+        try:
+            found = playbook_lib.check_export_file(Path(file))
+        except playbook_lib.PlaybookError as exc:
+            for line in exc.errors:
+                click.echo(f"{file}: {line}", err=True)
+            raise click.ClickException(f"{len(exc.errors)} problem(s) in {file}") from None
+        click.echo(f"export ok: {len(found)} incident(s) in {file}")
+        return
     path = Path(directory) if directory else playbook_lib.DEFAULT_DIR
     errors = playbook_lib.check(path)
     if errors:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import anyio
 
 from server.photo_store import PhotoStore
-from server.playbooks import Library
+from server.playbook_book import Book
 from server.settings import Settings
 
 
@@ -29,7 +29,7 @@ def _nothing() -> None:
 @dataclass(frozen=True)
 class Context:
     settings: Settings
-    library: Library
+    library: Book
     photo_store: PhotoStore
     # Photos converted at once, each in a worker thread (bounds memory).
     photo_limiter: anyio.CapacityLimiter

@@ -25,7 +25,15 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from server.context import Context
-from server.models import ActionStatus, CorrectiveAction, Report, ReportStatus, Severity, User
+from server.models import (
+    ActionStatus,
+    CorrectiveAction,
+    Report,
+    ReportStatus,
+    ReportStep,
+    Severity,
+    User,
+)
 from server.playbooks import Text
 from server.report_list import ReportFilter, filter_reports
 
@@ -77,6 +85,8 @@ class Row:
     actions: Counts
     lang: str
     ctx: Context
+    # The indexes of the handling steps ticked (and not taken back).
+    ticked: tuple[int, ...] = ()
 
     def time(self, value: datetime | None) -> str:
         if value is None:
@@ -93,6 +103,19 @@ class Row:
         incident = self.ctx.library.incident(self.report.incident_type)
         # A playbook removed since: its id is all there is.
         return incident.title.get(self.lang) if incident else self.report.incident_type
+
+    def version(self) -> str:
+        """The playbook version the report followed, as its page names it (v3)."""
+        published = self.ctx.library.at(self.report.playbook_version)
+        return f"v{published.number}" if published else ""
+
+    def steps(self) -> str:
+        """The steps ticked, in the words of the version the report followed."""
+        followed = self.ctx.library.of_report(self.report)
+        handling = followed.handling if followed else ()
+        return text(
+            "; ".join(handling[i].text.get(self.lang) for i in self.ticked if i < len(handling))
+        )
 
 
 # The columns in order: the header in each language, and the cell of a row.
@@ -115,6 +138,8 @@ COLUMNS: list[tuple[Text, Callable[[Row], str | int]]] = [
         lambda r: r.minutes_to(r.report.acknowledged_at),
     ),
     (Text("接报至关闭（分钟）", "Minutes to close"), lambda r: r.minutes_to(r.report.closed_at)),
+    (Text("预案版本", "Playbook version"), Row.version),
+    (Text("已完成步骤", "Steps done"), Row.steps),
     (Text("未完成整改", "Open actions"), lambda r: r.actions.open),
     (Text("逾期整改", "Overdue actions"), lambda r: r.actions.overdue),
 ]
@@ -144,9 +169,15 @@ async def export_reports(
 async def _chunks(ctx: Context, reports: QuerySet[Report], lang: str) -> AsyncIterator[str]:
     yield BOM + _csv([[header.get(lang) for header, _ in COLUMNS]])
     today = ctx.today()
+    await ctx.library.fresh()
     async for batch in _batches(reports):
-        counts = await _action_counts([r.id for r in batch], today)
-        rows = [Row(r, counts.get(r.id, Counts()), lang, ctx) for r in batch]
+        ids = [r.id for r in batch]
+        counts = await _action_counts(ids, today)
+        ticked = await _ticked(ids)
+        rows = [
+            Row(r, counts.get(r.id, Counts()), lang, ctx, tuple(ticked.get(r.id, ())))
+            for r in batch
+        ]
         yield _csv([[cell(row) for _, cell in COLUMNS] for row in rows])
 
 
@@ -180,6 +211,16 @@ async def _action_counts(report_ids: list[uuid.UUID], today: date) -> dict[uuid.
         # The one meaning of overdue, asked of the row's own fields.
         overdue[rid] += CorrectiveAction(status=status, due_date=due_date).is_overdue(today)
     return {rid: Counts(open_[rid], overdue[rid]) for rid in open_}
+
+
+async def _ticked(report_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
+    """Per report: the indexes of its steps ticked and not taken back, in order."""
+    rows = await ReportStep.filter(report_id__in=report_ids).order_by("step_index")
+    out: dict[uuid.UUID, list[int]] = {}
+    for step in rows:
+        if step.ticked:
+            out.setdefault(step.report_id, []).append(step.step_index)
+    return out
 
 
 def _csv(rows: list[list[str | int]]) -> str:

@@ -142,12 +142,12 @@ async def _change(
             site = await Site.get(id=report.site_id)
             queued = await notify(report, site)
     ctx.committed(queued)
-    return Written(await report_out(report, ctx.today()), created=True)
+    return Written(await report_out(report, ctx), created=True)
 
 
 async def _unchanged(ctx: Context, report: Report) -> Written[ReportOut]:
     """A resend: what it asked for is already so."""
-    return Written(await report_out(report, ctx.today()))
+    return Written(await report_out(report, ctx))
 
 
 async def acknowledge(

@@ -21,6 +21,8 @@ from server import __version__
 from server.api import PATH_MAX_LENGTH, ApiRoute, Raw
 from server.schemas import ErrorOut
 
+BINARY = {"type": "string", "format": "binary"}
+
 REF = "#/components/schemas/{model}"
 ERROR_REF = {"$ref": REF.format(model="ErrorOut")}
 
@@ -105,7 +107,7 @@ def _operation(
     if isinstance(route.body, Raw):
         op["requestBody"] = {
             "required": True,
-            "content": {route.body.media_type: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {route.body.media_type: {"schema": route.body.schema or BINARY}},
         }
     elif route.body is not None:
         op["requestBody"] = {
@@ -178,7 +180,7 @@ def _response(
     if isinstance(answer, Raw):
         return {
             "description": answer.description or answer.media_type,
-            "content": {answer.media_type: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {answer.media_type: {"schema": answer.schema or BINARY}},
         }
     model, text = (answer, "") if isinstance(answer, type) else (None, answer)
     if isinstance(answer, tuple):

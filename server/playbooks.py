@@ -54,6 +54,19 @@ class Text:
 class Item:
     text: Text
     action: str | None = None
+    # Its key in the library's layers (s1, a2, n-3f9c…) and the layer whose
+    # words these are: source, product, company or site.
+    key: str = ""
+    origin: str = "source"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Approved wording (统一回复口径) for one audience: resident, residents, media."""
+
+    audience: str
+    text: Text
+    origin: str = "source"
 
 
 @dataclass(frozen=True)
@@ -72,13 +85,28 @@ class Incident:
     analysis: tuple[Item, ...]
     improvement: tuple[Item, ...]
     reply_script: Text | None
+    replies: tuple[Reply, ...] = ()
+    # The published version's id ("" for the files as loaded, before any).
+    version: str = ""
+    # Its number among its scope's versions (v1, v2 …); 0 before any.
+    number: int = 0
+    icon: str = "❗"
+    # source: a playbook of the source document; company or site: a new type.
+    origin: str = "source"
 
     def shape(self, lang: str) -> IncidentOut:
         def items(seq: tuple[Item, ...]) -> list[ItemOut]:
-            return [ItemOut(text=i.text.get(lang), action=i.action) for i in seq]
+            return [ItemOut(text=i.text.get(lang), action=i.action, origin=i.origin) for i in seq]
 
         return IncidentOut(
             id=self.id,
+            version=self.version,
+            icon=self.icon,
+            origin=self.origin,
+            replies=[
+                ReplyOut(audience=r.audience, text=r.text.get(lang), origin=r.origin)
+                for r in self.replies
+            ],
             title=self.title.get(lang),
             title_inferred=self.title_inferred,
             from_source=self.from_source,
@@ -144,10 +172,23 @@ class Library:
 class ItemOut(Shape):
     text: str
     action: str | None = Field(description="call:110, call:120, call:119, photo, reply or null")
+    origin: str = Field(description="whose words: source, product, company or site")
+
+
+class ReplyOut(Shape):
+    audience: str = Field(description="resident, residents (a group) or media")
+    text: str
+    origin: str = Field(description="whose words: source, product, company or site")
 
 
 class IncidentOut(Shape):
+    """One incident's playbook, as a guard follows it, in one language."""
+
     id: str
+    version: str = Field(description="the published version's id: what a report follows")
+    icon: str
+    origin: str = Field(description="source, or company or site for a type of their own")
+    replies: list[ReplyOut] = Field(description="统一回复口径: approved replies by audience")
     title: str
     title_inferred: bool
     from_source: bool
@@ -337,3 +378,61 @@ def _load(directory: Path, signature: tuple[tuple[str, int, int], ...]) -> Libra
             for c in categories
         ),
     )
+
+
+# --- exports (the library as the app publishes it, in this schema) ---------------------
+
+
+def check_export(data: Any, categories: list[str] | None = None) -> list[dict[str, Any]]:
+    """The incidents of an export: the whole library (``categories`` and
+    ``incidents``) or one playbook (an incident file). Raises PlaybookError
+    naming each bad field; ``categories`` are the ids an incident may be in
+    (by default those of the export, or the shipped ones)."""
+    schema = json.loads((DEFAULT_DIR / "schema.json").read_text(encoding="utf-8"))
+    incident_validator = Draft202012Validator(schema)
+    category_validator = Draft202012Validator(
+        {**schema["$defs"]["category"], "$defs": schema["$defs"]}
+    )
+    errors: list[str] = []
+    if isinstance(data, dict) and "incidents" in data:
+        items = data["incidents"]
+        cats = data.get("categories", [])
+        if not isinstance(items, list) or not isinstance(cats, list):
+            raise PlaybookError(["incidents: must be a list of playbooks; categories: a list"])
+        for n, cat in enumerate(cats):
+            for err in category_validator.iter_errors(cat):
+                field = f"categories[{n}]{'.' if err.path else ''}{_path(err.path)}"
+                errors.append(f"{field}: {err.message}".replace(": (top)", ""))
+        known: list[Any] = categories or [c.get("id") for c in cats if isinstance(c, dict)]
+        where = "incidents"
+    elif isinstance(data, dict):
+        items = [data]
+        known = categories or [c.id for c in load().categories]
+        where = ""
+    else:
+        raise PlaybookError(["(top): must be a playbook or a library (categories and incidents)"])
+    seen: set[str] = set()
+    for n, item in enumerate(items):
+        at = f"{where}[{n}]." if where else ""
+        problems = sorted(incident_validator.iter_errors(item), key=lambda e: list(e.path))
+        for err in problems:
+            errors.append(f"{at}{_path(err.path)}: {err.message}")
+        if problems:
+            continue
+        if item["category"] not in known:
+            errors.append(f"{at}category: {item['category']!r} is not a category")
+        if item["id"] in seen:
+            errors.append(f"{at}id: {item['id']!r} is used twice")
+        seen.add(item["id"])
+    if errors:
+        raise PlaybookError(errors)
+    return list(items)
+
+
+def check_export_file(path: Path) -> list[dict[str, Any]]:
+    """:func:`check_export` of a YAML file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PlaybookError([f"(file): not valid YAML: {exc}".replace("\n", " ")]) from None
+    return check_export(data)

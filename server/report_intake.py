@@ -31,7 +31,16 @@ from server.models import (
     Site,
     User,
 )
-from server.report_shapes import AlertedOut, ReportOut, events_out, report_out, summary_fields
+from server.playbook_book import is_version_id
+from server.playbooks import Incident
+from server.report_shapes import (
+    AlertedOut,
+    FollowedOut,
+    ReportOut,
+    events_out,
+    report_out,
+    summary_fields,
+)
 from server.report_steps import MAX_STEPS, StepIn, check_steps, merge_steps
 from server.schemas import RECENT, Time, Written, check_recent, iso, parse_report_id
 from server.sites import site_by_code
@@ -107,6 +116,40 @@ async def _site_for_report(user: User, code: str) -> Site:
     return site
 
 
+async def _followed(ctx: Context, body: ReportIn, site: Site) -> Incident:
+    """The playbook the report followed: the version the phone names (a
+    report started offline before a publish keeps the version it showed),
+    else the site's current one. A phone from before versions names the
+    files' hash: that is the first version, imported from those files."""
+    version = body.playbook_version
+    if version is None:
+        found = ctx.library.incident(body.incident_type, site.id)
+        assert found is not None  # checked by the caller
+        return found
+    await ctx.library.fresh(version)
+    if not is_version_id(version):
+        followed = ctx.library.followed(body.incident_type, version)
+        assert followed is not None
+        return followed
+    published = ctx.library.at(version)
+    if (
+        published is None
+        or published.incident_type != body.incident_type
+        or published.scope not in (0, site.id)
+    ):
+        raise invalid(
+            "playbook_version",
+            Msg(
+                "no version {version!r} of the playbook {incident!r} for this site.",
+                version=version,
+                incident=body.incident_type,
+            ),
+            code="unknown_playbook_version",
+            problem="unknown",
+        )
+    return published.incident
+
+
 # --- the write ----------------------------------------------------------------
 
 
@@ -120,8 +163,7 @@ async def put_report(
     """
     rid = parse_report_id(report_id)
     now = ctx.clock()
-    incident = ctx.library.incident(body.incident_type)
-    if incident is None:
+    if ctx.library.incident(body.incident_type) is None:
         raise invalid(
             "incident_type",
             Msg("no playbook {incident!r}.", incident=body.incident_type),
@@ -129,6 +171,7 @@ async def put_report(
             problem="unknown",
         )
     site = await _site_for_report(user, body.site)
+    incident = await _followed(ctx, body, site)
     check_recent(body.occurred_at, "occurred_at", now)
     if body.client_sent_at is not None:
         check_recent(body.client_sent_at, "client_sent_at", now)
@@ -145,7 +188,7 @@ async def put_report(
                 site=site,
                 reporter=user,
                 incident_type=incident.id,
-                playbook_version=body.playbook_version or ctx.library.version,
+                playbook_version=incident.version,
                 severity=severity,
                 status=ReportStatus.NEW,
                 content_hash=digest,
@@ -192,6 +235,7 @@ async def put_report(
     out = ReportOut(
         **summary_fields(report, steps),
         events=events_out([event]),
+        playbook=FollowedOut.of(incident),
         photos=[],
         analysis=[],
         actions=[],
@@ -218,4 +262,4 @@ async def _resend(
     if existing.content_hash != digest:
         raise ApiError(409, "conflict", "A different report was already sent with this id.")
     await merge_steps(existing, steps, user)
-    return Written(await report_out(existing, ctx.today()))
+    return Written(await report_out(existing, ctx))

@@ -67,7 +67,7 @@ class ListQuery(ReportFilter):
 async def get_report(ctx: Context, user: User, report_id: str) -> ReportOut:
     """The whole report, for someone who may see it."""
     report = await report_for(user, parse_report_id(report_id))
-    return await report_out(report, ctx.today())
+    return await report_out(report, ctx)
 
 
 def encode_cursor(report: Report) -> str:

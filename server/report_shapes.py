@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from server.context import Context
 from server.models import (
     ActionStatus,
     AnalysisAnswer,
@@ -25,6 +26,7 @@ from server.models import (
     Verdict,
 )
 from server.photos import PhotoOut
+from server.playbooks import Incident, Item
 from server.schemas import Person, Shape, SiteRef, Timestamp
 
 
@@ -157,12 +159,53 @@ class ReportOut(ReportSummary):
     """A report with its steps, timeline, photos, 分析 answers and 改善 actions."""
 
     events: list[EventOut]
+    playbook: FollowedOut | None = Field(
+        description="the steps of the playbook version it followed (null: a type since removed)"
+    )
     photos: list[PhotoOut]
     analysis: list[AnalysisOut]
     actions: list[ActionOut]
     alerted: AlertedOut | None = Field(
         description="who was alerted when it arrived; null for reports from before this was kept"
     )
+
+
+class FollowedItem(Shape):
+    """A step or item of the playbook a report followed, in both languages."""
+
+    key: str
+    text: dict[str, str] = Field(description="zh-CN and en")
+    action: str | None
+    origin: str = Field(description="whose words: source, product, company or site")
+
+
+class FollowedOut(Shape):
+    """The playbook a report followed, as it was in its version (never the current one)."""
+
+    version: str
+    title: dict[str, str]
+    handling: list[FollowedItem]
+    analysis: list[FollowedItem]
+    improvement: list[FollowedItem]
+
+    @classmethod
+    def of(cls, incident: Incident | None) -> FollowedOut | None:
+        if incident is None:
+            return None
+
+        def items(seq: tuple[Item, ...]) -> list[FollowedItem]:
+            return [
+                FollowedItem(key=i.key, text=i.text.as_dict(), action=i.action, origin=i.origin)
+                for i in seq
+            ]
+
+        return cls(
+            version=incident.version,
+            title=incident.title.as_dict(),
+            handling=items(incident.handling),
+            analysis=items(incident.analysis),
+            improvement=items(incident.improvement),
+        )
 
 
 class ReportPage(Shape):
@@ -273,12 +316,15 @@ def analysis_out(answers: list[AnalysisAnswer]) -> list[AnalysisOut]:
     ]
 
 
-async def report_out(report: Report, today: date) -> ReportOut:
-    """The whole report, read from the database; ``today`` tells what is overdue."""
+async def report_out(report: Report, ctx: Context) -> ReportOut:
+    """The whole report, read from the database, with the playbook it followed."""
+    today = ctx.today()
     events, photos = await load_record(report)
     answers, actions = await load_review(report)
+    await ctx.library.fresh(report.playbook_version)
     return ReportOut(
         **summary_fields(report, list(report.steps)),
+        playbook=FollowedOut.of(ctx.library.of_report(report)),
         events=events_out(events),
         photos=[PhotoOut.of(p, report) for p in photos],
         analysis=analysis_out(answers),

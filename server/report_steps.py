@@ -150,14 +150,14 @@ async def tick_step(
     reporter, until the incident is closed (a resend after that is still 200)."""
     report = await report_for(user, parse_report_id(report_id))
     require_reporter(user, report)
-    incident = ctx.library.incident(report.incident_type)
+    incident = ctx.library.of_report(report)
     check_index(index, len(incident.handling) if incident else 0, "index")
     check_recent(body.checked_at, "checked_at", ctx.clock())
     step = [StepIn(index=index, checked_at=body.checked_at)]
     created = await merge_steps(report, step, user)
     if created:
         ctx.committed()
-    return Written(await report_out(report, ctx.today()), created=created)
+    return Written(await report_out(report, ctx), created=created)
 
 
 async def untick_step(
@@ -169,12 +169,12 @@ async def untick_step(
     already), or ticked again after ``at``, is answered unchanged (200)."""
     report = await report_for(user, parse_report_id(report_id))
     require_reporter(user, report)
-    incident = ctx.library.incident(report.incident_type)
+    incident = ctx.library.of_report(report)
     check_index(index, len(incident.handling) if incident else 0, "index")
     check_recent(query.at, "at", ctx.clock())
     found = await ReportStep.get_or_none(report_id=report.id, step_index=index)
     if found is None or not found.ticked or found.checked_at > query.at:
-        return await report_out(report, ctx.today())
+        return await report_out(report, ctx)
     require_open(report)
     async with in_transaction():
         # Only the tick this untick saw: a re-tick meanwhile stands.
@@ -194,4 +194,4 @@ async def untick_step(
             )
     if changed:
         ctx.committed()
-    return await report_out(report, ctx.today())
+    return await report_out(report, ctx)

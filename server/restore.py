@@ -56,7 +56,7 @@ from server.backup import (
     links,
     models,
 )
-from server.models import Photo
+from server.models import Photo, PlaybookVersion
 from server.photo_store import DISPLAY, THUMB, FilePhotoStore, PhotoStore
 
 # Every name a backup writes; nothing else is taken from an archive.
@@ -145,9 +145,24 @@ def _check_photos(source: Path, staging: Path, hashes: dict[str, str]) -> None:
         raise RestoreError(f"{source}: {len(bad)} photo file(s) damaged, the first {bad[0]}")
 
 
+def _shipped_only() -> Any:
+    """The versions the app publishes of itself at its first start: the
+    shipped playbooks, by no one. A database holding only these is empty."""
+    return PlaybookVersion.filter(author_id__isnull=True, scope=0)
+
+
 async def ensure_empty(store: PhotoStore) -> None:
-    """Refuse a target that holds anything: rows in any table, or photo files."""
-    full = [m._meta.db_table for m in models() if await m.exists()]
+    """Refuse a target that holds anything: rows in any table (but the
+    shipped playbooks an app start published), or photo files."""
+    full = [
+        m._meta.db_table
+        for m in models()
+        if await m.exists()
+        and not (
+            m is PlaybookVersion
+            and await PlaybookVersion.all().count() == await _shipped_only().count()
+        )
+    ]
     conn = Tortoise.get_connection("default")
     for link in links():
         if await conn.execute_query_dict(f'SELECT 1 FROM "{link.table}" LIMIT 1'):
@@ -278,6 +293,9 @@ async def restore(source: Path, data_dir: Path, store: PhotoStore | None = None)
         restored = Restored(manifest)
         try:
             async with in_transaction() as conn:
+                if (staging / TABLES / f"{PlaybookVersion._meta.db_table}.jsonl").exists():
+                    # The archive's library replaces what a first start published.
+                    await _shipped_only().using_db(conn).delete()
                 await _insert(staging, conn, restored.summary)
                 expected = manifest.get("tables", {})
                 wrong = {

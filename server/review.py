@@ -91,7 +91,7 @@ async def answer_analysis(
 ) -> Written[ReportOut]:
     """Answer 分析 item ``index`` of the report's playbook."""
     report = await report_for(user, parse_report_id(report_id))
-    incident = ctx.library.incident(report.incident_type)
+    incident = ctx.library.of_report(report)
     count = len(incident.analysis) if incident else 0
     if index >= count:
         raise invalid(
@@ -104,7 +104,7 @@ async def answer_analysis(
     require_open(report)
     found = await AnalysisAnswer.get_or_none(report_id=report.id, item_index=index)
     if found is not None and (found.verdict, found.note) == (body.verdict, note):
-        return Written(await report_out(report, ctx.today()))
+        return Written(await report_out(report, ctx))
     try:
         async with in_transaction():
             if found is None:
@@ -126,7 +126,7 @@ async def answer_analysis(
         # Answered at the same moment by another request: decide again against it.
         return await answer_analysis(ctx, user, report_id, index, body)
     ctx.committed()
-    return Written(await report_out(report, ctx.today()), created=True)
+    return Written(await report_out(report, ctx), created=True)
 
 
 # --- 改善 ----------------------------------------------------------------------
@@ -171,7 +171,7 @@ async def put_action(
     """Create the action under the client's id, or change it while it is open."""
     report = await report_for(user, parse_report_id(report_id))
     aid = _action_id(action_id)
-    incident = ctx.library.incident(report.incident_type)
+    incident = ctx.library.of_report(report)
     count = len(incident.improvement) if incident else 0
     if body.item is not None and body.item >= count:
         raise invalid(
@@ -189,7 +189,7 @@ async def put_action(
         if found.report_id != report.id:
             raise ApiError(409, "conflict", "This action id belongs to another report.")
         if (found.description, found.owner_id, found.due_date, found.item_index) == wanted:
-            return Written(await report_out(report, ctx.today()))
+            return Written(await report_out(report, ctx))
         if found.status != ActionStatus.OPEN:
             raise ApiError(
                 409, "action_done", "The action is done already: it can no longer be changed."
@@ -230,7 +230,7 @@ async def put_action(
         # The same id created at the same moment: decide again against it.
         return await put_action(ctx, user, report_id, action_id, body)
     ctx.committed(queued)
-    return Written(await report_out(report, ctx.today()), created=True)
+    return Written(await report_out(report, ctx), created=True)
 
 
 async def mark_done(
@@ -244,7 +244,7 @@ async def mark_done(
     photos = [str(p) for p in body.photos]
     if action.status != ActionStatus.OPEN:
         if (action.done_note, list(action.done_photos or [])) == (note, photos):
-            return Written(await report_out(report, ctx.today()))
+            return Written(await report_out(report, ctx))
         raise ApiError(
             409, "wrong_status", Msg("The action is {status} already.", status=action.status.value)
         )
@@ -261,7 +261,7 @@ async def mark_done(
             return await mark_done(ctx, user, report_id, action_id, body)
         await _event(report, user, "action_done", action=str(action.id), note=note, photos=photos)
     ctx.committed()
-    return Written(await report_out(report, ctx.today()), created=True)
+    return Written(await report_out(report, ctx), created=True)
 
 
 async def check(
@@ -276,7 +276,7 @@ async def check(
     if not body.passed and not note:
         raise invalid("note", "a failed re-check says what is still wrong.")
     if await _checked_already(report, action, body.passed, note):
-        return Written(await report_out(report, ctx.today()))
+        return Written(await report_out(report, ctx))
     if action.status != ActionStatus.DONE:
         raise ApiError(
             409,
@@ -304,7 +304,7 @@ async def check(
             owner = await User.get(id=action.owner_id)
             queued = await _tell(ctx, report, owner, "check_failed")
     ctx.committed(queued)
-    return Written(await report_out(report, ctx.today()), created=True)
+    return Written(await report_out(report, ctx), created=True)
 
 
 async def _checked_already(
@@ -336,7 +336,7 @@ async def unfinished(ctx: Context, report: Report) -> ApiError | None:
     The error's ``missing`` says exactly what: the 分析 items not answered
     (their indexes) and the actions not re-checked and passed (their ids).
     """
-    incident = ctx.library.incident(report.incident_type)
+    incident = ctx.library.of_report(report)
     # values_list(flat=True) gives bare values; tortoise types them as tuples.
     answered = set(
         cast(

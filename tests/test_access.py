@@ -321,6 +321,35 @@ def action_body(there: Side) -> dict[str, Any]:
     return {**there.action_body, "description": "更新电梯应急指引"}
 
 
+# The playbook every library call is about: 电梯困人 (its id, as shipped).
+LIFT = {"incident": "lift-entrapment"}
+YAML_TYPE = {"content-type": "application/yaml", **CSRF}
+LIFT_EXPORT = """
+id: lift-entrapment
+category: facilities
+source_number: 3
+order: 3
+title: {zh-CN: 电梯困人事件, en: People trapped in a lift}
+title_inferred: false
+note: null
+severity: high
+severity_reason: {zh-CN: 有人被困, en: People are trapped}
+from_source: true
+handling:
+- {zh-CN: 通过对讲安抚被困人员, en: Reassure the people trapped over the intercom}
+analysis: []
+improvement: []
+reply_script: null
+"""
+SITE_LAYER = {"handling": [{"zh-CN": "本项目电梯维保：奥的斯", "en": "This estate's lifts: Otis"}]}
+COMPANY_LAYER = {"severity": "critical"}
+
+
+def company_call(json: Any = None) -> Call:
+    """The company's layer: the admins' alone (a supervisor's is a 403)."""
+    return Call(LIFT, json=json, label="company", ok=frozenset({Role.ADMIN}))
+
+
 MATRIX: dict[tuple[str, str], Entry] = {
     # --- session ---
     ("POST", "/api/session"): Entry(
@@ -539,7 +568,59 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("POST", "/api/push/test"): Entry(own=lambda h, t, u: Call(), ok=ALL),
     # --- the rest ---
-    ("GET", "/api/playbooks"): Entry(own=lambda h, t, u: Call(), ok=ALL),
+    # Public: a site's own layer (?site=, for its members) is in test_playbook_library.
+    ("GET", "/api/playbooks"): Entry(
+        own=lambda h, t, u: Call(), other=lambda h, t, u: Call(query={"site": t.code}), ok=ALL
+    ),
+    # --- the playbook library (a site's layer: its own supervisors; the
+    # company's: admins; another site's layer is a 422 on site, see
+    # tests/routes/test_playbook_library.py) ---
+    ("GET", "/api/playbooks/{incident}"): Entry(
+        own=lambda h, t, u: Call(LIFT),
+        other=lambda h, t, u: Call(LIFT, query={"site": t.code}),
+        ok=ALL,
+    ),
+    ("GET", "/api/playbooks/export"): Entry(own=lambda h, t, u: Call(), ok=SUPERVISING),
+    ("GET", "/api/playbooks/{incident}/export"): Entry(
+        own=lambda h, t, u: Call(LIFT), ok=SUPERVISING
+    ),
+    ("POST", "/api/playbooks/import"): Entry(
+        own=lambda h, t, u: Call(content=LIFT_EXPORT.encode(), headers=YAML_TYPE),
+        ok=frozenset({Role.ADMIN}),
+    ),
+    ("GET", "/api/playbooks/{incident}/draft"): Entry(
+        own=lambda h, t, u: [Call(LIFT, query={"site": t.code}, label="site"), company_call()],
+        ok=SUPERVISING,
+    ),
+    ("PUT", "/api/playbooks/{incident}/draft"): Entry(
+        own=lambda h, t, u: [
+            Call(LIFT, query={"site": t.code}, json=SITE_LAYER, label="site"),
+            company_call(json=COMPANY_LAYER),
+        ],
+        ok=SUPERVISING,
+    ),
+    ("DELETE", "/api/playbooks/{incident}/draft"): Entry(
+        own=lambda h, t, u: [Call(LIFT, query={"site": t.code}, label="site"), company_call()],
+        ok=SUPERVISING,
+    ),
+    ("POST", "/api/playbooks/{incident}/publish"): Entry(
+        # Without a draft, a 409: the publishing itself is in test_playbook_library.
+        own=lambda h, t, u: [
+            Call(LIFT, query={"site": t.code}, json={"note": "n"}, label="site"),
+            Call(LIFT, json={"note": "n"}, label="company"),
+        ],
+    ),
+    ("GET", "/api/playbooks/{incident}/versions"): Entry(
+        own=lambda h, t, u: [Call(LIFT), Call(LIFT, query={"site": t.code}, label="site")],
+        other=lambda h, t, u: Call(LIFT, query={"site": t.code}),
+        ok=ALL,
+    ),
+    ("GET", "/api/playbooks/{incident}/versions/{version}"): Entry(
+        own=lambda h, t, u: Call({**LIFT, "version": "v1"}), ok=ALL
+    ),
+    ("GET", "/api/playbooks/{incident}/diff"): Entry(
+        own=lambda h, t, u: Call(LIFT, query={"before": "v1", "after": "v1"}), ok=ALL
+    ),
     ("GET", "/api/stream"): Entry(
         # From the first event on: every event the user may see is replayed.
         own=lambda h, t, u: Call(query={"last_event_id": "0"}, lists=True),
@@ -597,6 +678,17 @@ DECLARED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("DELETE", "/api/push/subscriptions"): ANYONE,
     ("POST", "/api/push/test"): ANYONE,
     ("GET", "/api/playbooks"): PUBLIC,
+    ("GET", "/api/playbooks/{incident}"): PUBLIC,
+    ("GET", "/api/playbooks/export"): SUPERVISOR,
+    ("GET", "/api/playbooks/{incident}/export"): SUPERVISOR,
+    ("POST", "/api/playbooks/import"): ADMIN,
+    ("GET", "/api/playbooks/{incident}/draft"): SUPERVISOR,
+    ("PUT", "/api/playbooks/{incident}/draft"): SUPERVISOR,
+    ("DELETE", "/api/playbooks/{incident}/draft"): SUPERVISOR,
+    ("POST", "/api/playbooks/{incident}/publish"): SUPERVISOR,
+    ("GET", "/api/playbooks/{incident}/versions"): ANYONE,
+    ("GET", "/api/playbooks/{incident}/versions/{version}"): ANYONE,
+    ("GET", "/api/playbooks/{incident}/diff"): ANYONE,
     ("GET", "/api/stream"): ANYONE,
 }
 

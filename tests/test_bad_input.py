@@ -67,6 +67,9 @@ class Scene:
 Body = dict[str, Any] | list[Any] | Callable[[Scene], Any] | None
 
 
+LIFT_PATH = "/api/playbooks/lift-entrapment"
+
+
 @dataclass
 class Case:
     who: str | None  # None: not logged in
@@ -515,6 +518,96 @@ CASES: dict[str, Case] = {
     ),
     "playbooks: NUL in the language": Case(
         "guard", "GET", "/api/playbooks", 422, params={"lang": f"en{NUL}"}
+    ),
+    # --- the playbook library ---
+    "playbooks: NUL in the site": Case("guard", "GET", "/api/playbooks", 422, params={"site": NUL}),
+    "playbook: a site code too long": Case(
+        "guard", "GET", f"{LIFT_PATH}", 422, params={"site": "x" * 33}
+    ),
+    "playbook: a language not offered": Case(
+        "guard", "GET", f"{LIFT_PATH}", 422, params={"lang": "fr"}
+    ),
+    "draft: NUL in the site": Case("super", "GET", f"{LIFT_PATH}/draft", 422, params={"site": NUL}),
+    "versions: NUL in the site": Case(
+        "guard", "GET", f"{LIFT_PATH}/versions", 422, params={"site": NUL}
+    ),
+    "diff: no versions named": Case("guard", "GET", f"{LIFT_PATH}/diff", 422),
+    "diff: a version id too long": Case(
+        "guard", "GET", f"{LIFT_PATH}/diff", 422, params={"before": "1" * 13, "after": "1"}
+    ),
+    "diff: NUL in a version": Case(
+        "guard", "GET", f"{LIFT_PATH}/diff", 422, params={"before": NUL, "after": "1"}
+    ),
+    "draft: a step with no text": Case(
+        "admin", "PUT", f"{LIFT_PATH}/draft", 422, body={"handling": [{"action": "call:119"}]}
+    ),
+    "draft: a step key named twice": Case(
+        "admin", "PUT", f"{LIFT_PATH}/draft", 422, body={"handling": [{"key": "s1"}, {"key": "s1"}]}
+    ),
+    "draft: a key of no step": Case(
+        "admin", "PUT", f"{LIFT_PATH}/draft", 422, body={"handling": [{"key": "s99"}]}
+    ),
+    "draft: an unknown field": Case("admin", "PUT", f"{LIFT_PATH}/draft", 422, body={"steps": []}),
+    "draft: an action that is no action": Case(
+        "admin",
+        "PUT",
+        f"{LIFT_PATH}/draft",
+        422,
+        body={"handling": [{"zh-CN": "打电话", "en": "Call", "action": "call:999"}]},
+    ),
+    "draft: a new type without a title": Case(
+        "admin", "PUT", "/api/playbooks/gas-leak/draft", 422, body={"category": "safety"}
+    ),
+    "draft: a new type in no category": Case(
+        "admin",
+        "PUT",
+        "/api/playbooks/gas-leak/draft",
+        422,
+        body={"title": {"zh-CN": "燃气泄漏", "en": "Gas leak"}, "category": "nowhere"},
+    ),
+    "draft: an id that is not one": Case(
+        "admin",
+        "PUT",
+        "/api/playbooks/Gas_Leak/draft",
+        422,
+        body={"title": {"zh-CN": "燃气泄漏", "en": "Gas leak"}, "category": "safety"},
+    ),
+    "draft: a site layer of an unknown incident": Case(
+        "admin",
+        "PUT",
+        "/api/playbooks/gas-leak/draft",
+        422,
+        params={"site": "north"},
+        body={"handling": []},
+    ),
+    "draft: a site of no one": Case(
+        "admin", "PUT", f"{LIFT_PATH}/draft", 422, params={"site": "nowhere"}, body={}
+    ),
+    "draft: drop with NUL in the site": Case(
+        "admin", "DELETE", f"{LIFT_PATH}/draft", 422, params={"site": NUL}
+    ),
+    "publish: no note": Case("admin", "POST", f"{LIFT_PATH}/publish", 422, body={}),
+    "publish: a revert to no version": Case(
+        "admin", "POST", f"{LIFT_PATH}/publish", 422, body={"note": "回退", "revert_to": "999999"}
+    ),
+    "publish: NUL in the site": Case(
+        "admin", "POST", f"{LIFT_PATH}/publish", 422, params={"site": NUL}, body={"note": "n"}
+    ),
+    "import: not YAML": Case(
+        "admin",
+        "POST",
+        "/api/playbooks/import",
+        422,
+        raw=b"{ no: [yaml",
+        content_type="application/yaml",
+    ),
+    "import: a playbook with no steps list": Case(
+        "admin",
+        "POST",
+        "/api/playbooks/import",
+        422,
+        raw="id: theft\ncategory: safety\ntitle: {zh-CN: 盗窃, en: Theft}\n".encode(),
+        content_type="application/yaml",
     ),
     "staff: NUL in the site": Case("super", "GET", "/api/users", 422, params={"site": NUL}),
     "staff: a site code too long": Case(

@@ -217,7 +217,7 @@ async def _facts(
     owner: User | None,
     reporter: User | None,
 ) -> robots.Facts:
-    incident = ctx.library.incident(report.incident_type)
+    incident = ctx.library.of_report(report)
     ticked = await ReportStep.filter(report_id=report.id).order_by("step_index")
     steps: list[dict[str, str]] = []
     if incident is not None:

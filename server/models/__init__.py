@@ -2,7 +2,8 @@
 
 sites: sites and their emergency contacts; staff: users and their logins; audit: the
 admin log; reports: reports, steps, photos, the timeline; review: 分析 answers and 改善
-actions; alerts: devices, robots and the delivery queue.
+actions; alerts: devices, robots and the delivery queue; playbooks: the company's and
+sites' playbook drafts and published versions.
 """
 
 from server.models.alerts import (
@@ -16,6 +17,7 @@ from server.models.alerts import (
     PushSubscription,
 )
 from server.models.audit import AdminLog
+from server.models.playbooks import PlaybookDraft, PlaybookVersion
 from server.models.reports import (
     Event,
     Photo,
@@ -46,6 +48,8 @@ __all__ = [
     "Event",
     "Photo",
     "PhotoKind",
+    "PlaybookDraft",
+    "PlaybookVersion",
     "PushAttempt",
     "PushDelivery",
     "PushSubscription",

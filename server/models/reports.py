@@ -115,6 +115,7 @@ class ReportStep(Model):
     report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
         "onsite.Report", related_name="steps", on_delete=fields.CASCADE
     )
+    report_id: uuid.UUID
     step_index = fields.IntField()
     checked_at = fields.DatetimeField()
     received_at = fields.DatetimeField(auto_now_add=True)

@@ -30,11 +30,12 @@ async def print_page(request: Request) -> Response:
     found = await report_record.printable(user, report_id)
     report, photos = found.report, found.photos
     ctx = request.app.state.context
+    await ctx.library.fresh(report.playbook_version)
     return render(
         request,
         "print.html",
         report=report,
-        incident=ctx.library.incident(report.incident_type),
+        incident=ctx.library.of_report(report),
         ticks={s.step_index: s for s in report.steps if s.ticked},
         photo_groups=[
             (kind, [p for p in photos if p.kind == kind])

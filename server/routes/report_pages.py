@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from server import action_list, phone_book, report_list, report_record, sites
 from server.access import may_tick, supervises
-from server.models import ReportStatus, Role, User
+from server.models import ReportStatus, Role, Site, User
 from server.photos import check as photo_check
 from server.report_list import InboxQuery
 from server.review import unfinished
@@ -47,14 +47,23 @@ async def new_report(request: Request) -> Response:
     return await tiles(request, user)
 
 
+def _site_id(mine: list[Site]) -> int | None:
+    """The site whose playbooks a guard follows: their first (most guards
+    have one; a guard of several follows the first one's on the page)."""
+    return mine[0].id if mine else None
+
+
 async def tiles(request: Request, user: User) -> Response:
-    library = request.app.state.playbooks
-    recent = [library.incident(i) for i in await report_list.recent_types(user)]
+    book = request.app.state.playbooks
+    await book.fresh()
+    mine = await sites.member_sites(user)
+    site_id = _site_id(mine)
+    recent = [book.incident(i, site_id) for i in await report_list.recent_types(user)]
     return render(
         request,
         "home.html",
-        library=library,
-        sites=await sites.member_sites(user),
+        library=book.for_site(site_id),
+        sites=mine,
         recent=[i for i in recent if i is not None],
     )
 
@@ -102,10 +111,12 @@ async def report_flow(request: Request) -> Response:
     user = request.state.user
     if user is None:
         return _login_redirect(request)
-    incident = request.app.state.playbooks.incident(request.path_params["incident_id"])
+    book = request.app.state.playbooks
+    await book.fresh()
+    mine = await sites.member_sites(user)
+    incident = book.incident(request.path_params["incident_id"], _site_id(mine))
     if incident is None:
         raise HTTPException(404, "No such incident type.")
-    mine = await sites.member_sites(user)
     return render(
         request,
         "report.html",
@@ -113,7 +124,9 @@ async def report_flow(request: Request) -> Response:
         sites=mine,
         # The sites' own numbers for this incident, beside 110/120/119.
         calls=await phone_book.calls_for(mine, incident.id),
-        playbook_version=request.app.state.playbooks.version,
+        # The version the page shows: a report begun on it is sent with it,
+        # however long it waits on the phone.
+        playbook_version=incident.version,
     )
 
 
@@ -136,7 +149,8 @@ async def report_detail(request: Request) -> Response:
     found = await report_record.record(user, report_id)
     report = found.report
     ctx = request.app.state.context
-    incident = request.app.state.playbooks.incident(report.incident_type)
+    await ctx.library.fresh(report.playbook_version)
+    incident = ctx.library.of_report(report)
     ticks = {s.step_index: s for s in report.steps if s.ticked}  # unticked: not done
     supervising = supervises(user)
     staff = await report_record.site_staff(report) if supervising else []

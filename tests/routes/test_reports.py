@@ -23,7 +23,11 @@ async def test_a_guard_creates_a_report_with_steps_in_order_and_timed(app, clien
     assert report["status"] == "new"
     assert report["site"] == {"code": "north", "name": "北苑"}
     assert report["reporter"]["username"] == "guard"
-    assert report["playbook_version"] == app.state.playbooks.version
+    # The version of the playbook the guard's site follows now.
+    assert (
+        report["playbook_version"] == app.state.playbooks.incident(report["incident_type"]).version
+    )
+    assert report["playbook"]["version"] == report["playbook_version"]
     assert report["location"]["accuracy_m"] == 12.5
     assert [s["index"] for s in report["steps"]] == [0, 1]
     assert [s["checked_at"] for s in report["steps"]] == [s["checked_at"] for s in body["steps"]]
