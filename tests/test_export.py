@@ -31,6 +31,8 @@ HEADERS_ZH = [
     "关闭时间",
     "接报至确认（分钟）",
     "接报至关闭（分钟）",
+    "预案版本",
+    "已完成步骤",
     "未完成整改",
     "逾期整改",
 ]
@@ -47,6 +49,8 @@ HEADERS_EN = [
     "Closed at",
     "Minutes to acknowledge",
     "Minutes to close",
+    "Playbook version",
+    "Steps done",
     "Open actions",
     "Overdue actions",
 ]
@@ -136,6 +140,8 @@ async def test_the_export_is_utf8_with_a_bom_and_chinese_headers_one_row_per_inc
         "关闭时间": "",
         "接报至确认（分钟）": "",
         "接报至关闭（分钟）": "",
+        "预案版本": f"v{app.state.playbooks.incident(lift_id(app)).number}",
+        "已完成步骤": "",
         "未完成整改": "0",
         "逾期整改": "0",
     }
