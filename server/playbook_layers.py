@@ -12,9 +12,11 @@ A layer is a mapping in the YAML's own shape. Each list (``handling``,
 ``analysis``, ``improvement``) is the layer's order of the steps: an entry
 whose ``key`` names a step below keeps that step (reworded when it gives
 text, hidden with ``hidden: true``); an entry with no such key is a new
-step. Steps below that the layer does not name stay, after the step that
-came before them (so a step the source gains later is never lost). A list
-left out keeps the one below as it is. ``replies`` override the approved
+step. Steps below that the layer does not name stay, after the last of the
+steps that came before them there (so a step the source gains later is
+never lost). A list
+left out keeps the one below as it is (the editor always sends the whole
+list, in its order). ``replies`` override the approved
 wording per audience.
 
 The merged result (the "content" of a version) keeps every step, hidden
@@ -266,16 +268,13 @@ def _merge_list(
             new["hidden"] = True
         named.add(key)
         out.append(new)
-    # Steps below the layer did not name stay, after the step before them there.
+    # Steps below the layer did not name stay (a step the source gains in a
+    # later release is never lost): after the last of those before them there.
     for n, step in enumerate(lower):
         if step["key"] in named:
             continue
-        at = 0
-        for before in reversed(lower[:n]):
-            found = next((i for i, s in enumerate(out) if s["key"] == before["key"]), None)
-            if found is not None:
-                at = found + 1
-                break
+        earlier = {s["key"] for s in lower[:n]}
+        at = max((i + 1 for i, s in enumerate(out) if s["key"] in earlier), default=0)
         out.insert(at, dict(step))
         named.add(step["key"])
     for step in out:
