@@ -49,10 +49,13 @@ refusal as part of its input check (a 422 on a field).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import wraps
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
@@ -98,6 +101,30 @@ def require_role(user: User, roles: Iterable[Role]) -> None:
     if user.role != Role.ADMIN and user.role not in allowed:
         names = Joined((Msg(ROLE_NAMES[r]) for r in sorted(allowed)), ", ")
         raise ApiError(403, "forbidden", Msg("Only {names} may do this.", names=names))
+
+
+Page = Callable[[Request, User], Awaitable[Response]]
+# The administration pages: the people, sites and playbooks of one's sites.
+MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
+
+
+def page_for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
+    """A page for ``roles``: the login form (and back) without a session, the
+    403 page for anyone else; the handler gets the user."""
+
+    def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            user: User | None = request.state.user
+            if user is None:
+                path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            require_page_role(user, roles)
+            return await handler(request, user)
+
+        return endpoint
+
+    return wrap
 
 
 def require_page_role(user: User, roles: Iterable[Role]) -> None:

@@ -10,17 +10,13 @@ own sites, read-only. The pages read through the services (:mod:`server.sites`,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from urllib.parse import quote
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server import audit, sites, users
-from server.access import administers, require_page_role
+from server.access import MANAGERS, administers, page_for
 from server.alert_channels import ChannelOut, channels_of
 from server.errors import N_, ApiError, Msg
 from server.models import (
@@ -36,35 +32,12 @@ from server.models import (
 )
 from server.templating import render
 
-MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
 ADMINS = (Role.ADMIN,)
 # Entries of the admin log on one page; "更早" asks for the next ones.
 LOG_PAGE = 50
 
 
-Page = Callable[[Request, User], Awaitable[Response]]
-
-
-def _for(*roles: Role) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
-    """A page for ``roles``: the login form (and back) without a session, the
-    403 page for anyone else; the handler gets the user."""
-
-    def wrap(handler: Page) -> Callable[[Request], Awaitable[Response]]:
-        @wraps(handler)
-        async def endpoint(request: Request) -> Response:
-            user: User | None = request.state.user
-            if user is None:
-                path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-            require_page_role(user, roles)
-            return await handler(request, user)
-
-        return endpoint
-
-    return wrap
-
-
-@_for(*MANAGERS)
+@page_for(*MANAGERS)
 async def people(request: Request, user: User) -> Response:
     """Everyone (admins, with the form to add a person), or the staff of a
     supervisor's sites (read-only); filtered by one site."""
@@ -83,7 +56,7 @@ async def people(request: Request, user: User) -> Response:
     )
 
 
-@_for(*ADMINS)
+@page_for(*ADMINS)
 async def person(request: Request, user: User) -> Response:
     """One person: their name, role and sites, whether they may log in, a new
     password, and logging them out everywhere (admins)."""
@@ -101,7 +74,7 @@ async def person(request: Request, user: User) -> Response:
     )
 
 
-@_for(*MANAGERS)
+@page_for(*MANAGERS)
 async def site_list(request: Request, user: User) -> Response:
     """Every site with its staff and contacts counted (admins, who add one
     here), or a supervisor's own sites."""
@@ -124,7 +97,7 @@ async def _site(request: Request, user: User) -> Site:
     return site
 
 
-@_for(*MANAGERS)
+@page_for(*MANAGERS)
 async def site_page(request: Request, user: User) -> Response:
     """One site: its emergency contacts and alert channels (admins add, change
     and delete them; supervisors read them) and its people."""
@@ -152,7 +125,7 @@ async def _of_site(model: type[sites.M], site: Site, raw: str, missing: str) -> 
     return found
 
 
-@_for(*ADMINS)
+@page_for(*ADMINS)
 async def contact_page(request: Request, user: User) -> Response:
     """The form for one emergency contact of a site: ``new``, or one by its id."""
     site = await _site(request, user)
@@ -168,7 +141,7 @@ async def contact_page(request: Request, user: User) -> Response:
     )
 
 
-@_for(*ADMINS)
+@page_for(*ADMINS)
 async def channel_page(request: Request, user: User) -> Response:
     """The form for one alert channel of a site: ``new``, or one by its id
     (with its last send or refusal, and the test button)."""
@@ -187,7 +160,7 @@ async def channel_page(request: Request, user: User) -> Response:
     )
 
 
-@_for(*ADMINS)
+@page_for(*ADMINS)
 async def admin_log(request: Request, user: User) -> Response:
     """What admins changed, newest first; ``?before=`` an entry id for earlier ones."""
     raw = request.query_params.get("before", "")
