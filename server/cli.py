@@ -11,7 +11,7 @@ from typing import TypeVar
 import click
 from tortoise import Tortoise
 
-from server import db, passwords, sites, users
+from server import db, passwords, playbook_book, sites, users
 from server import settings as settings_mod
 from server.errors import ApiError
 from server.models import Role, Site, User
@@ -65,6 +65,9 @@ def _with_db(work: Callable[[], Awaitable[T]]) -> T:
         await db.migrate(settings)
         await Tortoise.init(config=db.config(settings))
         try:
+            # The shipped playbooks published, as a server's start does: a
+            # report or a backup made from here names their versions.
+            await playbook_book.load().start()
             return await work()
         finally:
             await Tortoise.close_connections()

@@ -110,7 +110,11 @@ class _LoggedInPage(HTMLResponse):
         super().__init__(b"", status_code)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.context["contacts_version"] = await contacts_version(self.context["user"])
+        # The playbooks' version too: a publish, like a new number, makes the
+        # first page opened with signal keep every page again.
+        book = self.context["request"].app.state.playbooks
+        contacts = await contacts_version(self.context["user"])
+        self.context["contacts_version"] = f"{contacts}.{book.version}"
         self.body = self.render(with_preloads(self.template.render(self.context)))
         self.headers["content-length"] = str(len(self.body))
         await super().__call__(scope, receive, send)

@@ -64,6 +64,20 @@ async def empty_postgres(tmp_path: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+async def prepare(settings: settings_mod.Settings) -> None:
+    """Migrated, and the shipped playbooks published (as every start does)."""
+    from tortoise import Tortoise
+
+    from server import playbook_book
+
+    await db.migrate(settings)
+    await Tortoise.init(config=db.config(settings))
+    try:
+        await playbook_book.load().start()
+    finally:
+        await Tortoise.close_connections()
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database with every migration applied, made once per test run:
@@ -72,7 +86,7 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     if not url:
         path = tmp_path_factory.mktemp("template") / "onsite.sqlite3"
         migrated = settings_mod.load({}, data_dir=path.parent, database_url=f"sqlite://{path}")
-        run_async(db.migrate(migrated))
+        run_async(prepare(migrated))
         yield str(path)
         return
     base, _ = admin_dsn(url)
@@ -82,7 +96,7 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         migrated = settings_mod.load(
             {}, data_dir=tmp_path_factory.mktemp("template"), database_url=f"{base}/{name}"
         )
-        run_async(db.migrate(migrated))
+        run_async(prepare(migrated))
         yield name
     finally:
         run_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
