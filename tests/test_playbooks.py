@@ -188,3 +188,21 @@ def test_the_server_refuses_to_start_on_an_invalid_playbook(copy, monkeypatch, t
     monkeypatch.setattr(module.load, "__defaults__", (copy,))
     with pytest.raises(PlaybookError, match="theft.yaml: \\(top\\): 'handling'|handling"):
         create_app(load_settings({}, data_dir=tmp_path / "d", secret_key="k"))
+
+
+def test_the_cli_checks_an_export_file_naming_the_field(tmp_path):
+    from server import playbook_book, playbook_layers
+
+    book = playbook_book.load()
+    good = tmp_path / "theft.yaml"
+    good.write_text(yaml.safe_dump(playbook_layers.export(book.base["theft"]), allow_unicode=True))
+    runner = CliRunner()
+    ok = runner.invoke(main, ["playbooks", "check", str(good)])
+    assert ok.exit_code == 0 and "1 incident(s)" in ok.output, ok.output
+    broken = yaml.safe_load(good.read_text())
+    broken["handling"][1]["en"] = ""
+    bad_file = tmp_path / "broken.yaml"
+    bad_file.write_text(yaml.safe_dump(broken, allow_unicode=True))
+    bad = runner.invoke(main, ["playbooks", "check", str(bad_file)])
+    assert bad.exit_code != 0
+    assert f"{bad_file}: handling[1].en:" in bad.output
