@@ -63,7 +63,7 @@ async def editor(request: Request, user: User) -> Response:
     incident = request.path_params["incident"]
     ctx = request.app.state.context
     if site is None and not administers(user):
-        raise ApiError(403, "forbidden", "Only admins edit the company's playbooks.")
+        raise ApiError(403, "forbidden", "Only admins may edit the company's playbooks.")
     try:
         draft = await editing.get_draft(ctx, user, incident, site.code if site else None)
     except ApiError as exc:
