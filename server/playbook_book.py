@@ -28,7 +28,7 @@ from tortoise.transactions import in_transaction
 
 from server import playbook_layers as layers
 from server.models import PlaybookVersion, Report, User
-from server.playbooks import Category, Incident, Library, LibraryOut, Text
+from server.playbooks import Category, Incident, Library, LibraryOut
 
 log = logging.getLogger("onsite.playbooks")
 
@@ -67,6 +67,7 @@ class Published:
     incident_type: str
     scope: int  # 0: the company's; else the site's id
     number: int
+    layer: dict[str, Any]  # as published: what a revert or a re-merge takes again
     content: layers.Content
     incident: Incident
 
@@ -239,6 +240,7 @@ class Book:
                 incident_type=row.incident_type,
                 scope=row.scope,
                 number=row.number,
+                layer=row.layer,
                 content=row.content,
                 incident=layers.incident(row.content, str(row.id), row.number),
             )
@@ -274,9 +276,7 @@ class Book:
                 and latest.content.get("shipped") == self.shipped_digest[incident_id]
             ):
                 continue
-            layer = (
-                layers.parse_layer(await self._layer_of(latest.id)) if latest else layers.LayerIn()
-            )
+            layer = layers.parse_layer(latest.layer) if latest else layers.LayerIn()
             try:
                 await self.publish(incident_id, 0, layer, None, SHIPPED_NOTE)
             except IntegrityError:  # another server, starting too, published it
@@ -286,10 +286,6 @@ class Book:
                     "playbook %s: the company's layer does not fit the new release", incident_id
                 )
         await self.refresh()
-
-    async def _layer_of(self, version_id: int) -> dict[str, Any]:
-        row = await PlaybookVersion.get(id=version_id)
-        return row.layer
 
     async def publish(
         self,
@@ -320,10 +316,10 @@ class Book:
                 for (other, site_id), vid in list(self.current.items()):
                     if other != incident_type or site_id == 0:
                         continue
-                    site_row = await PlaybookVersion.get(id=vid)
+                    site_layer = self.versions[vid].layer
                     site_content = layers.merge(
                         content,
-                        layers.parse_layer(site_row.layer),
+                        layers.parse_layer(site_layer),
                         "site",
                         incident_id=incident_type,
                         categories=self.category_icons,
@@ -333,7 +329,7 @@ class Book:
                     await self._write(
                         incident_type,
                         site_id,
-                        site_row.layer,
+                        site_layer,
                         site_content,
                         author,
                         f"公司版本 v{row.number} · over company version {row.number}",
@@ -386,4 +382,4 @@ def load(directory: Path | None = None) -> Book:
     return Book(shipped, product_layers(directory or playbooks.DEFAULT_DIR))
 
 
-__all__ = ["Book", "Published", "Text", "load"]
+__all__ = ["Book", "Published", "load"]

@@ -224,7 +224,7 @@ async def _draft_out(ctx: Context, incident: str, site: Site | None) -> DraftOut
     if draft is not None:
         layer = draft.layer
     elif published is not None:
-        layer = (await PlaybookVersion.get(id=published.id)).layer
+        layer = published.layer
     else:
         layer = {}
     parsed = layers.parse_layer(layer)
@@ -259,7 +259,7 @@ async def publish(
                 Msg("no version {version!r} of this playbook here.", version=body.revert_to),
                 problem="unknown",
             )
-        layer = layers.parse_layer((await PlaybookVersion.get(id=earlier.id)).layer)
+        layer = layers.parse_layer(earlier.layer)
     else:
         draft = await PlaybookDraft.get_or_none(incident_type=incident, scope=scope)
         if draft is None:

@@ -34,15 +34,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from server.errors import ApiError, fields_error, validation_error
-from server.playbooks import (
-    ACTIONS,
-    SEVERITIES,
-    Incident,
-    Item,
-    Reply,
-    Text,
-)
+from server.errors import fields_error, validation_error
+from server.playbooks import Incident, Item, Reply, Text
 
 Origin = Literal["source", "product", "company", "site"]
 SECTIONS = ("handling", "analysis", "improvement")
@@ -587,28 +580,3 @@ def layer_from_export(data: dict[str, Any], lower: Content | None) -> dict[str, 
             if r["audience"] not in given
         ]
     return layer
-
-
-def check_layer_shape(layer: dict[str, Any]) -> ApiError | None:
-    """None when ``layer`` is a valid layer, else the 422 it would get."""
-    try:
-        parse_layer(layer)
-    except ApiError as exc:
-        return exc
-    return None
-
-
-__all__ = [
-    "ACTIONS",
-    "AUDIENCES",
-    "SEVERITIES",
-    "Content",
-    "LayerIn",
-    "diff",
-    "export",
-    "incident",
-    "layer_from_export",
-    "merge",
-    "parse_layer",
-    "source_content",
-]

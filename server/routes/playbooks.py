@@ -22,7 +22,7 @@ from server.playbook_book import Book
 from server.playbook_editing import DiffOut, DraftOut, ImportOut, PublishIn, VersionList, VersionOut
 from server.playbook_layers import LayerIn
 from server.playbooks import IncidentOut, LibraryOut
-from server.sites import site_by_code
+from server.sites import member_sites, site_by_code
 from server.templating import render
 
 
@@ -219,12 +219,10 @@ async def import_library(request: Request, user: User, body: bytes) -> Response:
 
 
 async def _page_site(request: Request) -> int | None:
-    """The site whose playbooks a page shows: the user's first (see report_pages)."""
+    """The site whose playbooks a page shows: the user's first, as on the report flow."""
     user = getattr(request.state, "user", None)
-    if user is None:
-        return None
-    first = await user.sites.all().order_by("code").first()
-    return first.id if first else None
+    mine = await member_sites(user) if user is not None else []
+    return mine[0].id if mine else None
 
 
 async def index_page(request: Request) -> Response:
